@@ -1,0 +1,185 @@
+//! Running one generic function on the backend a [`DeviceSpec`] names.
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::device::{BackendKind, DeviceSpec};
+
+/// Errors of device parsing and backend dispatch.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The `--device` string is not one of the documented forms.
+    #[error(
+        "unknown device '{given}': expected ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N"
+    )]
+    BadDevice {
+        /// The string as given.
+        given: String,
+    },
+    /// The backend exists but this binary was built without its cargo feature.
+    #[error("backend '{kind}' is not compiled in; rebuild with --features {kind}")]
+    NotCompiled {
+        /// The backend that was asked for.
+        kind: BackendKind,
+    },
+    /// The backend is compiled in but the device could not be initialised (no driver, no adapter).
+    #[error("device {device} could not be initialised: {reason}")]
+    DeviceUnavailable {
+        /// The device that was asked for.
+        device: DeviceSpec,
+        /// What the backend reported.
+        reason: String,
+    },
+}
+
+/// A computation that can run on any autodiff backend; [`dispatch`] picks the backend.
+///
+/// Rust closures cannot be generic over a type, so generic work is written as a type with a
+/// generic `run` method instead.
+pub trait BackendTask {
+    /// What the computation returns.
+    type Output;
+
+    /// Runs the computation on backend `B` and the given device.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+/// The backends compiled into this build, in the order `ndarray`, `wgpu`, `cuda`.
+pub fn compiled_backends() -> Vec<BackendKind> {
+    let mut kinds = Vec::new();
+    if cfg!(feature = "ndarray") {
+        kinds.push(BackendKind::Ndarray);
+    }
+    if cfg!(feature = "wgpu") {
+        kinds.push(BackendKind::Wgpu);
+    }
+    if cfg!(feature = "cuda") {
+        kinds.push(BackendKind::Cuda);
+    }
+    kinds
+}
+
+/// Runs `task` on the backend and device named by `spec`, wrapped in `Autodiff`.
+///
+/// GPU devices are probed first with a one-element tensor op: Burn 0.21 reports a missing driver
+/// or adapter by panicking on a device thread, which is turned into
+/// [`BackendError::DeviceUnavailable`] here. A backend that was not compiled in gives
+/// [`BackendError::NotCompiled`].
+pub fn dispatch<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, BackendError> {
+    match spec {
+        DeviceSpec::Ndarray => run_ndarray(task),
+        DeviceSpec::Wgpu(_) | DeviceSpec::WgpuCpu => run_wgpu(spec, task),
+        DeviceSpec::Cuda(index) => run_cuda(spec, *index, task),
+    }
+}
+
+#[cfg(feature = "ndarray")]
+fn run_ndarray<T: BackendTask>(task: T) -> Result<T::Output, BackendError> {
+    let device = burn::backend::ndarray::NdArrayDevice::Cpu;
+    Ok(task.run::<burn::backend::Autodiff<crate::CpuBackend>>(device))
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn run_ndarray<T: BackendTask>(_task: T) -> Result<T::Output, BackendError> {
+    Err(BackendError::NotCompiled {
+        kind: BackendKind::Ndarray,
+    })
+}
+
+#[cfg(feature = "wgpu")]
+fn run_wgpu<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, BackendError> {
+    use burn::backend::wgpu::WgpuDevice;
+    let device = match spec {
+        DeviceSpec::Wgpu(Some(index)) => WgpuDevice::DiscreteGpu(*index),
+        DeviceSpec::WgpuCpu => WgpuDevice::Cpu,
+        _ => WgpuDevice::DefaultDevice,
+    };
+    probe::<crate::WgpuBackend>(spec, &device)?;
+    Ok(task.run::<burn::backend::Autodiff<crate::WgpuBackend>>(device))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_wgpu<T: BackendTask>(_spec: &DeviceSpec, _task: T) -> Result<T::Output, BackendError> {
+    Err(BackendError::NotCompiled {
+        kind: BackendKind::Wgpu,
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<T: BackendTask>(
+    spec: &DeviceSpec,
+    index: usize,
+    task: T,
+) -> Result<T::Output, BackendError> {
+    let device = burn::backend::cuda::CudaDevice::new(index);
+    probe::<crate::CudaBackend>(spec, &device)?;
+    Ok(task.run::<burn::backend::Autodiff<crate::CudaBackend>>(device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<T: BackendTask>(
+    _spec: &DeviceSpec,
+    _index: usize,
+    _task: T,
+) -> Result<T::Output, BackendError> {
+    Err(BackendError::NotCompiled {
+        kind: BackendKind::Cuda,
+    })
+}
+
+/// Runs a one-element op on the device and turns an initialisation panic into an error.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn probe<B: burn::tensor::backend::Backend>(
+    spec: &DeviceSpec,
+    device: &B::Device,
+) -> Result<(), BackendError> {
+    use burn::tensor::Tensor;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::ones([1], device).sum().into_data()
+    }));
+    result.map(|_| ()).map_err(|payload| {
+        let reason = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend panicked during initialisation".to_string());
+        BackendError::DeviceUnavailable {
+            device: *spec,
+            reason,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::prelude::*;
+
+    struct Sum;
+    impl BackendTask for Sum {
+        type Output = f32;
+        fn run<B: AutodiffBackend>(self, device: B::Device) -> f32 {
+            let x = Tensor::<B, 1>::from_floats([1.0, 2.0, 3.5], &device);
+            x.sum().into_scalar().elem::<f32>()
+        }
+    }
+
+    #[test]
+    fn ndarray_runs_the_task() {
+        assert_eq!(dispatch(&DeviceSpec::Ndarray, Sum).unwrap(), 6.5);
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn missing_backend_names_the_feature() {
+        let err = dispatch(&DeviceSpec::Cuda(0), Sum).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "backend 'cuda' is not compiled in; rebuild with --features cuda"
+        );
+    }
+
+    #[test]
+    fn compiled_backends_lists_ndarray() {
+        assert!(compiled_backends().contains(&BackendKind::Ndarray));
+    }
+}

@@ -1,0 +1,304 @@
+//! The balanced EMA over every trainable tensor of a Burn module.
+
+use std::collections::HashMap;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::dema::{DemaConfig, DemaState, DemaStats, DemaStep, DemaVariant};
+
+/// One optimizer step's gradients, flattened and keyed by parameter id, kept past the step.
+///
+/// Burn's optimizers consume [`GradientsParams`]; take this snapshot first (it shares the
+/// tensors, it does not copy them), step, then hand it to [`BalancedEma::update`].
+#[derive(Debug, Clone)]
+pub struct StepGradients<B: AutodiffBackend> {
+    grads: HashMap<ParamId, Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> StepGradients<B> {
+    /// The gradients of `module`'s parameters found in `grads`.
+    pub fn from_params<M: AutodiffModule<B>>(module: &M, grads: &GradientsParams) -> Self {
+        Self::collect(module, ParamsSource(grads))
+    }
+
+    /// The gradients of `module`'s parameters in a raw backward result. Call it before the
+    /// optimizer step: the parameters after the step are new graph leaves.
+    pub fn from_autodiff<M: AutodiffModule<B>>(module: &M, grads: &B::Gradients) -> Self {
+        Self::collect(module, AutodiffSource::<B>(grads))
+    }
+
+    fn collect<M: AutodiffModule<B>, S: GradSource<B>>(module: &M, source: S) -> Self {
+        let mut visitor = CollectGrads {
+            source,
+            grads: HashMap::new(),
+        };
+        module.visit(&mut visitor);
+        Self {
+            grads: visitor.grads,
+        }
+    }
+
+    /// Number of parameters with a gradient.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// Whether no parameter has a gradient.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+}
+
+/// Where a parameter's gradient is looked up.
+trait GradSource<B: AutodiffBackend> {
+    fn grad<const D: usize>(&self, param: &Param<Tensor<B, D>>)
+    -> Option<Tensor<B::InnerBackend, D>>;
+}
+
+struct ParamsSource<'a>(&'a GradientsParams);
+
+impl<B: AutodiffBackend> GradSource<B> for ParamsSource<'_> {
+    fn grad<const D: usize>(
+        &self,
+        param: &Param<Tensor<B, D>>,
+    ) -> Option<Tensor<B::InnerBackend, D>> {
+        self.0.get::<B::InnerBackend, D>(param.id)
+    }
+}
+
+struct AutodiffSource<'a, B: AutodiffBackend>(&'a B::Gradients);
+
+impl<B: AutodiffBackend> GradSource<B> for AutodiffSource<'_, B> {
+    fn grad<const D: usize>(
+        &self,
+        param: &Param<Tensor<B, D>>,
+    ) -> Option<Tensor<B::InnerBackend, D>> {
+        param.val().grad(self.0)
+    }
+}
+
+struct CollectGrads<B: AutodiffBackend, S> {
+    source: S,
+    grads: HashMap<ParamId, Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend, S: GradSource<B>> ModuleVisitor<B> for CollectGrads<B, S> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(grad) = self.source.grad(param) {
+            self.grads.insert(param.id, flatten(grad));
+        }
+    }
+}
+
+fn flatten<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor<B, 1> {
+    let numel = tensor.shape().num_elements();
+    tensor.reshape([numel])
+}
+
+/// The coefficient one named tensor used at the last update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorStep {
+    /// Module path of the parameter, e.g. `layers.0.attention.wq.weight`.
+    pub name: String,
+    /// Number of elements (the L1 sums grow with it, see METHOD.md §2.7).
+    pub numel: usize,
+    /// α and its source.
+    pub step: DemaStep,
+}
+
+struct Tracked<B: Backend> {
+    name: String,
+    numel: usize,
+    state: DemaState<B, 1>,
+}
+
+/// The balanced EMA of every trainable (`require_grad`) parameter of a module.
+///
+/// Per task: [`reset`](Self::reset) at the start, [`update`](Self::update) after every optimizer
+/// step (or [`optimizer_step`](Self::optimizer_step), which does both), and
+/// [`apply`](Self::apply) at the end to swap the EMA weights in. Frozen parameters are never
+/// touched. The EMA lives on the inner (non-autodiff) backend in f32; all of a step's L1 sums are
+/// read back from the device in one transfer.
+pub struct BalancedEma<B: AutodiffBackend> {
+    config: DemaConfig,
+    tracked: Vec<Tracked<B::InnerBackend>>,
+    index: HashMap<ParamId, usize>,
+    stats: DemaStats,
+    last_step: Vec<TensorStep>,
+}
+
+impl<B: AutodiffBackend> BalancedEma<B> {
+    /// An empty EMA with the given settings.
+    pub fn new(config: DemaConfig) -> Self {
+        Self {
+            config,
+            tracked: Vec::new(),
+            index: HashMap::new(),
+            stats: DemaStats::default(),
+            last_step: Vec::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DemaConfig {
+        &self.config
+    }
+
+    /// Forgets every EMA, previous gradient and count: call it at the start of each task
+    /// (the official code starts each task in a fresh process).
+    pub fn reset(&mut self) {
+        self.tracked.clear();
+        self.index.clear();
+        self.stats = DemaStats::default();
+        self.last_step.clear();
+    }
+
+    /// Counts over all tensors and steps since the last [`reset`](Self::reset).
+    pub fn stats(&self) -> &DemaStats {
+        &self.stats
+    }
+
+    /// Each tracked tensor's coefficient at the last update, in module order.
+    pub fn last_step(&self) -> &[TensorStep] {
+        &self.last_step
+    }
+
+    /// Number of tensors with an EMA.
+    pub fn tracked_len(&self) -> usize {
+        self.tracked.len()
+    }
+
+    /// The EMA of one parameter, flattened, in f32.
+    pub fn ema_of(&self, id: &ParamId) -> Option<&Tensor<B::InnerBackend, 1>> {
+        self.index
+            .get(id)
+            .and_then(|&i| self.tracked[i].state.ema())
+    }
+
+    /// Snapshots `grads`, runs the optimizer step, and folds the new weights into the EMA.
+    pub fn optimizer_step<M, O>(
+        &mut self,
+        optim: &mut O,
+        lr: f64,
+        module: M,
+        grads: GradientsParams,
+    ) -> M
+    where
+        M: AutodiffModule<B>,
+        O: Optimizer<M, B>,
+    {
+        let snapshot = StepGradients::from_params(&module, &grads);
+        let module = optim.step(lr, module, grads);
+        self.update(&module, &snapshot);
+        module
+    }
+
+    /// Folds the weights of `module` (right after an optimizer step) into the EMA, with that
+    /// step's gradients. A trainable tensor missing from `grads` takes the fallback and clears
+    /// its previous gradient, as in the official code.
+    pub fn update<M: AutodiffModule<B>>(&mut self, module: &M, grads: &StepGradients<B>) {
+        self.last_step.clear();
+        if self.config.variant == DemaVariant::Off {
+            return;
+        }
+        let mut visitor = CollectTrainable {
+            path: Vec::new(),
+            found: Vec::new(),
+        };
+        module.visit(&mut visitor);
+
+        let mut pending = Vec::with_capacity(visitor.found.len());
+        for (id, name, theta) in visitor.found {
+            let slot = match self.index.get(&id) {
+                Some(&slot) => slot,
+                None => {
+                    self.tracked.push(Tracked {
+                        name,
+                        numel: theta.shape().num_elements(),
+                        state: DemaState::new(self.config.clone()),
+                    });
+                    self.index.insert(id, self.tracked.len() - 1);
+                    self.tracked.len() - 1
+                }
+            };
+            let step = self.tracked[slot]
+                .state
+                .prepare(&theta, grads.grads.get(&id));
+            pending.push((slot, step));
+        }
+        if pending.is_empty() {
+            return;
+        }
+
+        let lengths: Vec<usize> = pending.iter().map(|(_, p)| p.norms().dims()[0]).collect();
+        let all = Tensor::cat(pending.iter().map(|(_, p)| p.norms().clone()).collect(), 0);
+        let values: Vec<f64> = all.into_data().iter::<f64>().collect();
+
+        let mut offset = 0;
+        for ((slot, step), len) in pending.into_iter().zip(lengths) {
+            let tracked = &mut self.tracked[slot];
+            let step = tracked.state.resolve(step, &values[offset..offset + len]);
+            offset += len;
+            self.stats.record(&step);
+            self.last_step.push(TensorStep {
+                name: tracked.name.clone(),
+                numel: tracked.numel,
+                step,
+            });
+        }
+    }
+
+    /// Replaces every tracked parameter of `module` by its EMA (cast back to the parameter's
+    /// dtype, `require_grad` kept). Parameters without an EMA are left as they are.
+    pub fn apply<M: AutodiffModule<B>>(&self, module: M) -> M {
+        if self.config.variant == DemaVariant::Off {
+            return module;
+        }
+        module.map(&mut SwapIn { ema: self })
+    }
+}
+
+struct CollectTrainable<B: AutodiffBackend> {
+    path: Vec<String>,
+    found: Vec<(ParamId, String, Tensor<B::InnerBackend, 1>)>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for CollectTrainable<B> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let value = param.val();
+        if value.is_require_grad() {
+            let name = self.path.join(".");
+            self.found.push((param.id, name, flatten(value.inner())));
+        }
+    }
+}
+
+struct SwapIn<'a, B: AutodiffBackend> {
+    ema: &'a BalancedEma<B>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for SwapIn<'_, B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let Some(ema) = self.ema.ema_of(&param.id).cloned() else {
+            return param;
+        };
+        param.map(|tensor| {
+            let require_grad = tensor.is_require_grad();
+            let dtype = FloatDType::from(tensor.dtype());
+            let ema = ema.reshape(tensor.dims()).cast(dtype);
+            Tensor::from_inner(ema).set_require_grad(require_grad)
+        })
+    }
+}

@@ -1,0 +1,22 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors of the lcia library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A backend could not be selected or initialised.
+    #[error(transparent)]
+    Backend(#[from] lcia_backends::BackendError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

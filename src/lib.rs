@@ -1,0 +1,20 @@
+//! # lcia: continual instruction tuning of multimodal LLMs on Burn
+//!
+//! A LLaVA-style model (CLIP vision tower → projector → Llama-family LM with LoRA adapters) is tuned
+//! on one instruction dataset after another and must not forget the earlier ones. lcia implements
+//! the method of "Large Continual Instruction Assistant" (LCIA, ICML 2025):
+//!
+//! 1. **Balanced EMA** ([`continual::BalancedEma`]): after each optimizer step, every trainable
+//!    tensor is folded into an EMA copy with a per-tensor coefficient derived from a Taylor
+//!    expansion of the loss ([`continual::balanced_alpha`]); the EMA replaces the weights at the
+//!    end of each task.
+//! 2. **Instruction grouping**: a task's instructions decide whether an existing parameter set is
+//!    retrained or a new one is added, and which set answers each test instance.
+//!
+//! Everything is generic over Burn's `Backend`; the `lcia-backends` crate picks NdArray (CPU),
+//! WGPU or CUDA at run time from a `--device` string.
+
+pub mod continual;
+pub mod error;
+
+pub use error::{Error, Result};
