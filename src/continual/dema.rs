@@ -60,10 +60,10 @@ pub enum DemaVariant {
 #[derive(Config, Debug, PartialEq)]
 pub struct DemaConfig {
     /// Scale `C` of the coefficient ([`DEMA_SCALE`] in the official code).
-    #[config(default = 2.0)]
+    #[config(default = "DEMA_SCALE")]
     pub scale: f64,
     /// Weight on the new weights when the coefficient cannot be used ([`DEMA_FALLBACK_ALPHA`]).
-    #[config(default = 0.01)]
+    #[config(default = "DEMA_FALLBACK_ALPHA")]
     pub fallback_alpha: f64,
     /// The rule to run.
     #[config(default = "DemaVariant::Official")]
