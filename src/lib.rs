@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # lcia: continual instruction tuning of multimodal LLMs on Burn
 //!
 //! A LLaVA-style model (CLIP vision tower → projector → Llama-family LM with LoRA adapters) is tuned
@@ -16,5 +17,6 @@
 
 pub mod continual;
 pub mod error;
+pub mod io;
 
 pub use error::{Error, Result};

@@ -58,7 +58,8 @@ fn tracks_only_trainable_tensors_and_matches_the_per_tensor_api() {
 
     let mut dynamic = 0;
     for _ in 0..12 {
-        let grads = GradientsParams::from_grads(model.loss(x.clone(), y.clone()).backward(), &model);
+        let grads =
+            GradientsParams::from_grads(model.loss(x.clone(), y.clone()).backward(), &model);
         assert_eq!(grads.len(), 2, "frozen parameters get no gradient");
         let g_w = grads.get::<Cpu, 2>(model.trained.weight.id);
         let g_b = grads.get::<Cpu, 1>(model.trained.bias.as_ref().unwrap().id);
@@ -71,7 +72,11 @@ fn tracks_only_trainable_tensors_and_matches_the_per_tensor_api() {
         assert_eq!(ema.last_step()[0].step.alpha, a_w);
         assert_eq!(ema.last_step()[1].step.alpha, a_b);
         assert_eq!(ema.last_step()[0].numel, 30);
-        dynamic += ema.last_step().iter().filter(|s| s.step.source == AlphaSource::Dynamic).count();
+        dynamic += ema
+            .last_step()
+            .iter()
+            .filter(|s| s.step.source == AlphaSource::Dynamic)
+            .count();
     }
     assert!(dynamic > 0, "no dynamic coefficient in 12 steps");
     assert_eq!(ema.tracked_len(), 2);
@@ -81,7 +86,10 @@ fn tracks_only_trainable_tensors_and_matches_the_per_tensor_api() {
     let ema_w = values(ema.ema_of(&model.trained.weight.id).unwrap());
     assert!(rel_max_err(&ema_w, &values(ref_w.ema().unwrap())) < 1e-6);
     let trained_before = values(&inner(&model.trained.weight));
-    assert!(rel_max_err(&trained_before, &ema_w) > 1e-3, "EMA should lag the weights");
+    assert!(
+        rel_max_err(&trained_before, &ema_w) > 1e-3,
+        "EMA should lag the weights"
+    );
 
     let swapped = ema.apply(model);
     assert!(rel_max_err(&values(&inner(&swapped.trained.weight)), &ema_w) < 1e-7);
@@ -142,7 +150,10 @@ fn off_variant_tracks_nothing_and_apply_is_the_identity() {
     let model = TwoLinear::<AB>::new(&device);
     let before = values(&inner(&model.trained.weight));
     let mut ema = BalancedEma::<AB>::new(DemaConfig::off());
-    ema.update(&model, &StepGradients::from_params(&model, &GradientsParams::new()));
+    ema.update(
+        &model,
+        &StepGradients::from_params(&model, &GradientsParams::new()),
+    );
     assert_eq!(ema.tracked_len(), 0);
     let model = ema.apply(model);
     assert_eq!(values(&inner(&model.trained.weight)), before);

@@ -1,9 +1,7 @@
 //! The per-tensor balanced EMA against the reference port of the official update, and its edges.
 
 use burn::prelude::*;
-use lcia::continual::{
-    AlphaSource, DemaConfig, DemaState, DemaStep, DemaVariant, FallbackReason,
-};
+use lcia::continual::{AlphaSource, DemaConfig, DemaState, DemaStep, DemaVariant, FallbackReason};
 
 use crate::common::{B, Fixture, rel_max_err, tensor, values};
 
@@ -54,7 +52,10 @@ fn replay_all(config: DemaConfig) -> Vec<(&'static str, Replay)> {
     vec![
         ("lora_a", replay::<2>(&fx, "lora_a", config.clone())),
         ("lora_b", replay::<2>(&fx, "lora_b", config.clone())),
-        ("proj_weight", replay::<2>(&fx, "proj_weight", config.clone())),
+        (
+            "proj_weight",
+            replay::<2>(&fx, "proj_weight", config.clone()),
+        ),
         ("proj_bias", replay::<1>(&fx, "proj_bias", config)),
     ]
 }
@@ -63,7 +64,11 @@ fn replay_all(config: DemaConfig) -> Vec<(&'static str, Replay)> {
 fn replays_the_official_reference_to_1e5() {
     let mut dynamic = 0;
     for (name, r) in replay_all(DemaConfig::official()) {
-        assert!(r.alpha_err < REPLAY_TOL, "{name}: alpha rel err {}", r.alpha_err);
+        assert!(
+            r.alpha_err < REPLAY_TOL,
+            "{name}: alpha rel err {}",
+            r.alpha_err
+        );
         assert!(r.ema_err < REPLAY_TOL, "{name}: ema rel err {}", r.ema_err);
         let fallback = |reason| AlphaSource::Fallback(reason);
         assert_eq!(r.sources[0], fallback(FallbackReason::FirstStep), "{name}");
@@ -73,7 +78,11 @@ fn replays_the_official_reference_to_1e5() {
             assert_eq!(r.sources[20], fallback(FallbackReason::MissingGradient));
             assert_eq!(r.sources[21], fallback(FallbackReason::NoPreviousGradient));
         }
-        dynamic += r.sources.iter().filter(|s| **s == AlphaSource::Dynamic).count();
+        dynamic += r
+            .sources
+            .iter()
+            .filter(|s| **s == AlphaSource::Dynamic)
+            .count();
     }
     // The replay must exercise the formula itself, not only the fallbacks.
     assert!(dynamic >= 40, "only {dynamic} dynamic steps in the replay");
@@ -103,7 +112,10 @@ fn first_step_falls_back_and_anchors_the_ema_at_theta() {
     assert!(s.ema().is_none());
     let alpha = s.update(&t1(&[1.0, -2.0]), Some(&t1(&[0.1, 0.2])));
     assert_eq!(alpha, 0.01);
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::FirstStep));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::FirstStep)
+    );
     assert_eq!(values(s.ema().unwrap()), vec![1.0, -2.0]);
 }
 
@@ -117,7 +129,10 @@ fn dynamic_step_matches_the_hand_computed_coefficient() {
     assert!((alpha - 0.15).abs() < 1e-7, "{alpha}");
     assert_eq!(s.last().source, AlphaSource::Dynamic);
     let ema = values(s.ema().unwrap());
-    assert!((ema[0] - 1.5).abs() < 1e-6 && (ema[1] + 1.5).abs() < 1e-6, "{ema:?}");
+    assert!(
+        (ema[0] - 1.5).abs() < 1e-6 && (ema[1] + 1.5).abs() < 1e-6,
+        "{ema:?}"
+    );
 }
 
 #[test]
@@ -125,7 +140,13 @@ fn unchanged_gradient_is_a_zero_norm_fallback() {
     let mut s = state(DemaConfig::official());
     s.update(&t1(&[0.0]), Some(&t1(&[1.0])));
     s.update(&t1(&[5.0]), Some(&t1(&[1.0])));
-    assert_eq!(s.last(), DemaStep { alpha: 0.01, source: AlphaSource::Fallback(FallbackReason::ZeroNorm) });
+    assert_eq!(
+        s.last(),
+        DemaStep {
+            alpha: 0.01,
+            source: AlphaSource::Fallback(FallbackReason::ZeroNorm)
+        }
+    );
     assert!((values(s.ema().unwrap())[0] - 0.05).abs() < 1e-7);
 }
 
@@ -134,7 +155,10 @@ fn weights_equal_to_the_ema_are_a_zero_norm_fallback() {
     let mut s = state(DemaConfig::official());
     s.update(&t1(&[3.0]), Some(&t1(&[1.0])));
     s.update(&t1(&[3.0]), Some(&t1(&[2.0])));
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::ZeroNorm));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::ZeroNorm)
+    );
     assert_eq!(values(s.ema().unwrap()), vec![3.0]);
 }
 
@@ -143,9 +167,15 @@ fn missing_gradient_falls_back_and_clears_the_previous_one() {
     let mut s = state(DemaConfig::official());
     s.update(&t1(&[0.0]), Some(&t1(&[1.0])));
     s.update(&t1(&[1.0]), None);
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::MissingGradient));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::MissingGradient)
+    );
     s.update(&t1(&[2.0]), Some(&t1(&[0.5])));
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::NoPreviousGradient));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::NoPreviousGradient)
+    );
     // ema: 0 -> 0.01 -> 0.99 * 0.01 + 0.01 * 2
     assert!((values(s.ema().unwrap())[0] - (0.99 * 0.01 + 0.02)).abs() < 1e-7);
 }
@@ -157,7 +187,10 @@ fn coefficient_of_one_or_more_is_out_of_range() {
     // a = 1, b = 1, c = 1: alpha = 2 * 2 / 1 = 4
     let alpha = s.update(&t1(&[1.0]), Some(&t1(&[1.0])));
     assert_eq!(alpha, 0.01);
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::OutOfRange));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::OutOfRange)
+    );
 }
 
 #[test]
@@ -166,10 +199,16 @@ fn nan_gradient_falls_back_without_poisoning_the_ema() {
     s.update(&t1(&[0.0, 0.0]), Some(&t1(&[1.0, 1.0])));
     let alpha = s.update(&t1(&[1.0, 1.0]), Some(&t1(&[f64::NAN, 1.0])));
     assert_eq!(alpha, 0.01);
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::NonFinite));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::NonFinite)
+    );
     // the NaN gradient is now the previous one: the next step falls back too
     s.update(&t1(&[2.0, 2.0]), Some(&t1(&[1.0, 1.0])));
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::NonFinite));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::NonFinite)
+    );
     assert!(values(s.ema().unwrap()).iter().all(|v| v.is_finite()));
     assert_eq!(s.stats().fallback.non_finite, 2);
 }
@@ -194,7 +233,10 @@ fn non_finite_weights_on_the_first_step_create_no_ema() {
     assert_eq!(s.last().source, AlphaSource::SkippedNonFinite);
     assert!(s.ema().is_none());
     s.update(&t1(&[4.0]), Some(&t1(&[1.0])));
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::FirstStep));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::FirstStep)
+    );
     assert_eq!(values(s.ema().unwrap()), vec![4.0]);
 }
 
@@ -204,7 +246,10 @@ fn paper_variant_puts_beta_on_the_old_ema() {
     s.update(&t1(&[0.0]), Some(&t1(&[1.0])));
     // a = 10, b = 1, c = 2, step = 10 -> beta = 2 * 10 / (10 * 2) = 1.0 -> out of range
     s.update(&t1(&[10.0]), Some(&t1(&[-1.0])));
-    assert_eq!(s.last().source, AlphaSource::Fallback(FallbackReason::OutOfRange));
+    assert_eq!(
+        s.last().source,
+        AlphaSource::Fallback(FallbackReason::OutOfRange)
+    );
     // ema = 0.1; a = |10.5 - 0.1| = 10.4, b = 0.5, c = 1.5, step = 0.5
     // beta = 1.5 * 0.5 / (10.4 * 1.5) = 0.0480769..; alpha = 1 - beta
     let alpha = s.update(&t1(&[10.5]), Some(&t1(&[0.5])));
@@ -234,4 +279,14 @@ fn off_variant_keeps_no_ema() {
     assert_eq!(s.update(&t1(&[1.0]), Some(&t1(&[1.0]))), 0.0);
     assert!(s.ema().is_none());
     assert_eq!(s.stats().total(), 0);
+}
+
+#[test]
+fn shipped_config_files_load_as_the_named_presets() {
+    use burn::config::Config;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let official = DemaConfig::load(root.join("dema_official.json")).unwrap();
+    assert_eq!(official, DemaConfig::official());
+    let fixed = DemaConfig::load(root.join("dema_fixed_ema.json")).unwrap();
+    assert_eq!(fixed, DemaConfig::fixed(lcia::continual::FIXED_EMA_BETA));
 }

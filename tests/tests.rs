@@ -1,5 +1,5 @@
 //! The single integration-test binary (each extra binary re-links Burn).
 
-mod common;
 mod balanced_ema;
+mod common;
 mod dema;

@@ -137,7 +137,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_strings_with_the_input_in_the_message() {
-        for text in ["", "tpu", "cuda:", "cuda:x", "wgpu:-1", "ndarray:0", "cuda:1:2"] {
+        for text in [
+            "",
+            "tpu",
+            "cuda:",
+            "cuda:x",
+            "wgpu:-1",
+            "ndarray:0",
+            "cuda:1:2",
+        ] {
             let err = text.parse::<DeviceSpec>().unwrap_err();
             assert!(err.to_string().contains(&format!("'{text}'")), "{err}");
         }

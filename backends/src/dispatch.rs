@@ -8,9 +8,7 @@ use crate::device::{BackendKind, DeviceSpec};
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The `--device` string is not one of the documented forms.
-    #[error(
-        "unknown device '{given}': expected ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N"
-    )]
+    #[error("unknown device '{given}': expected ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N")]
     BadDevice {
         /// The string as given.
         given: String,
@@ -127,20 +125,41 @@ fn run_cuda<T: BackendTask>(
 }
 
 /// Runs a one-element op on the device and turns an initialisation panic into an error.
+///
+/// The backends report the real cause (e.g. a missing `libcuda.so`) by panicking on their device
+/// thread; the caller then panics with a bare `RecvError`. While probing, a panic hook collects
+/// the first message of any thread instead of printing it, and that message becomes the reason.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 fn probe<B: burn::tensor::backend::Backend>(
     spec: &DeviceSpec,
     device: &B::Device,
 ) -> Result<(), BackendError> {
     use burn::tensor::Tensor;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Tensor::<B, 1>::ones([1], device).sum().into_data()
-    }));
-    result.map(|_| ()).map_err(|payload| {
-        let reason = payload
+    use std::sync::{Arc, Mutex};
+
+    let first_message: Arc<Mutex<Option<String>>> = Arc::default();
+    let sink = Arc::clone(&first_message);
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend panicked during initialisation".to_string());
+        if let Ok(mut slot) = sink.lock() {
+            slot.get_or_insert(text);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::ones([1], device).sum().into_data()
+    }));
+    std::panic::set_hook(previous_hook);
+    result.map(|_| ()).map_err(|_| {
+        let reason = first_message
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
             .unwrap_or_else(|| "the backend panicked during initialisation".to_string());
         BackendError::DeviceUnavailable {
             device: *spec,

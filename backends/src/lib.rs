@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Backend selection for lcia.
 //!
 //! This crate is the only place in the workspace that names a concrete Burn backend or carries a

@@ -19,7 +19,8 @@ struct TwoLayer<B: Backend> {
 
 impl<B: Backend> TwoLayer<B> {
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.out.forward(burn::tensor::activation::relu(self.hidden.forward(x)))
+        self.out
+            .forward(burn::tensor::activation::relu(self.hidden.forward(x)))
     }
 }
 

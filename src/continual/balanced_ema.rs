@@ -55,8 +55,10 @@ impl<B: AutodiffBackend> StepGradients<B> {
 
 /// Where a parameter's gradient is looked up.
 trait GradSource<B: AutodiffBackend> {
-    fn grad<const D: usize>(&self, param: &Param<Tensor<B, D>>)
-    -> Option<Tensor<B::InnerBackend, D>>;
+    fn grad<const D: usize>(
+        &self,
+        param: &Param<Tensor<B, D>>,
+    ) -> Option<Tensor<B::InnerBackend, D>>;
 }
 
 struct ParamsSource<'a>(&'a GradientsParams);

@@ -127,8 +127,8 @@ pub fn balanced_alpha(config: &DemaConfig, norms: &DemaNorms) -> Result<f64, Fal
         step,
     } = *norms;
     let paper = config.variant == DemaVariant::Paper;
-    let inputs_finite = [drift, grad, grad_change].iter().all(|v| v.is_finite())
-        && (!paper || step.is_finite());
+    let inputs_finite =
+        [drift, grad, grad_change].iter().all(|v| v.is_finite()) && (!paper || step.is_finite());
     if !inputs_finite {
         return Err(FallbackReason::NonFinite);
     }
@@ -340,7 +340,9 @@ impl<B: Backend, const D: usize> DemaState<B, D> {
         if step.source != AlphaSource::SkippedNonFinite {
             self.ema = Some(match (plan, self.ema.take()) {
                 (Plan::First, _) | (_, None) => theta.clone(),
-                (_, Some(ema)) => ema.mul_scalar(1.0 - step.alpha) + theta.clone().mul_scalar(step.alpha),
+                (_, Some(ema)) => {
+                    ema.mul_scalar(1.0 - step.alpha) + theta.clone().mul_scalar(step.alpha)
+                }
             });
         }
         match self.config.variant {

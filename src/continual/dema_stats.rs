@@ -209,7 +209,10 @@ impl std::fmt::Display for DemaStats {
         if let (Some(min), Some(mean), Some(max)) =
             (self.alpha_min, self.alpha_mean(), self.alpha_max)
         {
-            write!(f, "; dynamic alpha min {min:.3e} mean {mean:.3e} max {max:.3e}")?;
+            write!(
+                f,
+                "; dynamic alpha min {min:.3e} mean {mean:.3e} max {max:.3e}"
+            )?;
         }
         Ok(())
     }

@@ -1,0 +1,89 @@
+//! A per-step, per-tensor record of the balanced-EMA coefficients, for CSV files and summaries.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::balanced_ema::TensorStep;
+use super::dema_stats::DemaStats;
+use crate::error::Result;
+
+/// Every tensor's α at every recorded step.
+#[derive(Debug, Clone, Default)]
+pub struct AlphaTrace {
+    rows: Vec<(usize, TensorStep)>,
+}
+
+/// One tensor's counts over a trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSummary {
+    /// Module path of the parameter.
+    pub name: String,
+    /// Number of elements.
+    pub numel: usize,
+    /// Its steps by source and the range of its dynamic α.
+    pub stats: DemaStats,
+}
+
+impl AlphaTrace {
+    /// An empty trace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the coefficients of optimizer step `step` (e.g. [`super::BalancedEma::last_step`]).
+    pub fn record(&mut self, step: usize, tensors: &[TensorStep]) {
+        self.rows
+            .extend(tensors.iter().map(|tensor| (step, tensor.clone())));
+    }
+
+    /// Number of (step, tensor) rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The trace as CSV: `step,tensor,numel,alpha,source`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("step,tensor,numel,alpha,source\n");
+        for (step, t) in &self.rows {
+            let _ = writeln!(
+                out,
+                "{step},{},{},{:.9e},{}",
+                t.name,
+                t.numel,
+                t.step.alpha,
+                t.step.source.label()
+            );
+        }
+        out
+    }
+
+    /// Writes [`Self::to_csv`] to `path` atomically.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        crate::io::write_atomic(path, self.to_csv().as_bytes())
+    }
+
+    /// Per-tensor counts, in the order tensors first appear.
+    pub fn per_tensor(&self) -> Vec<TensorSummary> {
+        let mut out: Vec<TensorSummary> = Vec::new();
+        for (_, t) in &self.rows {
+            let i = match out.iter().position(|s| s.name == t.name) {
+                Some(i) => i,
+                None => {
+                    out.push(TensorSummary {
+                        name: t.name.clone(),
+                        numel: t.numel,
+                        stats: DemaStats::default(),
+                    });
+                    out.len() - 1
+                }
+            };
+            out[i].stats.record(&t.step);
+        }
+        out
+    }
+}
