@@ -18,5 +18,6 @@
 pub mod continual;
 pub mod error;
 pub mod io;
+pub mod model;
 
 pub use error::{Error, Result};

@@ -3,3 +3,4 @@
 mod balanced_ema;
 mod common;
 mod dema;
+mod model;

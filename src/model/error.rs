@@ -1,0 +1,60 @@
+//! Errors of model construction and weight import.
+
+use std::path::PathBuf;
+
+/// What can go wrong building a model from files.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `config.json` is malformed or names an unsupported model.
+    #[error("{path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A weight file is unreadable (truncated, corrupt header, bad index).
+    #[error("{file}: {message}")]
+    Weights {
+        /// The weight file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model needs a tensor that no weight file provides.
+    #[error("tensor '{name}' is missing from {file}")]
+    MissingTensor {
+        /// Parameter path in the model.
+        name: String,
+        /// The weight file (or index) searched.
+        file: PathBuf,
+    },
+    /// A weight file holds a tensor the model has no place for.
+    #[error("{file}: unexpected tensor '{name}' (no such parameter in the model)")]
+    UnexpectedTensor {
+        /// Tensor name after key remapping.
+        name: String,
+        /// The weight file.
+        file: PathBuf,
+    },
+    /// A tensor's shape differs from the parameter's.
+    #[error("{file}: tensor '{name}' has shape {found:?}, the model expects {expected:?}")]
+    ShapeMismatch {
+        /// Parameter path.
+        name: String,
+        /// The weight file.
+        file: PathBuf,
+        /// Shape the model expects.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        found: Vec<usize>,
+    },
+}

@@ -1,0 +1,86 @@
+//! Model forwards against transformers' reference outputs (../shared/fixtures/tiny-hf).
+
+use burn::prelude::*;
+use lcia::model::{load_clip_vision, load_llama};
+
+use crate::common::{B, Fixture, fixture, values};
+
+/// The fixture README's tolerance for reproducing transformers' float32 outputs.
+const PARITY_TOL: f64 = 1e-4;
+
+const LAYOUTS: [&str; 2] = ["hub-layout", "v5-layout"];
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
+
+fn ids(fx: &Fixture, name: &str) -> Tensor<B, 2, Int> {
+    let (shape, v) = fx.get(name);
+    let data: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    Tensor::from_data(TensorData::new(data, shape), &Default::default())
+}
+
+fn floats<const D: usize>(fx: &Fixture, name: &str) -> Tensor<B, D> {
+    let (shape, v) = fx.get(name);
+    crate::common::tensor::<D>(&v, &shape)
+}
+
+#[test]
+fn llama_logits_match_transformers_in_both_layouts() {
+    for layout in LAYOUTS {
+        let fx = Fixture::open(&format!("tiny-hf/{layout}/reference.safetensors"));
+        let model = load_llama::<B>(
+            &fixture(&format!("tiny-hf/{layout}/llama")),
+            &Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        let logits = model.forward(ids(&fx, "ids"));
+        let (shape, expected) = fx.get("logits");
+        assert_eq!(logits.dims().to_vec(), shape);
+        let err = max_abs_diff(&values(&logits), &expected);
+        assert!(err < PARITY_TOL, "{layout}: llama logits max abs err {err}");
+    }
+}
+
+#[test]
+fn clip_hidden_states_match_transformers_in_both_layouts() {
+    for layout in LAYOUTS {
+        let fx = Fixture::open(&format!("tiny-hf/{layout}/reference.safetensors"));
+        let dir = fixture(&format!("tiny-hf/{layout}/clip_vision"));
+        let tower = load_clip_vision::<B>(&dir, &Default::default())
+            .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        let pixels = floats::<4>(&fx, "pixel_values");
+        let states = tower.hidden_states(pixels.clone());
+        let n = states.len();
+        for (index, name) in [
+            (n - 1, "vision_last_hidden_state"),
+            (n - 2, "vision_penultimate_hidden_state"),
+        ] {
+            let (_, expected) = fx.get(name);
+            let err = max_abs_diff(&values(&states[index]), &expected);
+            assert!(err < PARITY_TOL, "{layout}: {name} max abs err {err}");
+        }
+        let penultimate = tower.hidden_state(pixels, -2).unwrap();
+        assert_eq!(values(&penultimate), values(&states[n - 2]));
+    }
+}
+
+#[test]
+fn clip_vision_loads_from_a_full_clip_checkpoint() {
+    // clip_full has its own random weights (no reference outputs): check that the vision
+    // weights land in the tower and the text half is ignored.
+    for layout in LAYOUTS {
+        let dir = fixture(&format!("tiny-hf/{layout}/clip_full"));
+        let tower = load_clip_vision::<B>(&dir, &Default::default())
+            .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        let file = Fixture::open(&format!("tiny-hf/{layout}/clip_full/model.safetensors"));
+        let (_, class) = file.get("vision_model.embeddings.class_embedding");
+        assert_eq!(values(&tower.embeddings.class_embedding.val()), class);
+        let (_, pos) = file.get("vision_model.embeddings.position_embedding.weight");
+        assert_eq!(
+            values(&tower.embeddings.position_embedding.weight.val()),
+            pos
+        );
+    }
+}
