@@ -84,3 +84,21 @@ fn clip_vision_loads_from_a_full_clip_checkpoint() {
         );
     }
 }
+
+#[test]
+fn llava_logits_match_transformers_in_both_layouts() {
+    for layout in LAYOUTS {
+        let fx = Fixture::open(&format!("tiny-hf/{layout}/reference.safetensors"));
+        let dir = fixture(&format!("tiny-hf/{layout}/llava"));
+        let model = lcia::model::load_llava::<B>(&dir, &Default::default())
+            .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        let pixels = floats::<4>(&fx, "pixel_values");
+        let logits = model
+            .forward(ids(&fx, "llava_ids"), Some(pixels), None, None)
+            .unwrap();
+        let (shape, expected) = fx.get("llava_logits");
+        assert_eq!(logits.dims().to_vec(), shape);
+        let err = max_abs_diff(&values(&logits), &expected);
+        assert!(err < PARITY_TOL, "{layout}: llava logits max abs err {err}");
+    }
+}

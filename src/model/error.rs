@@ -57,4 +57,15 @@ pub enum ModelError {
         /// Shape in the file.
         found: Vec<usize>,
     },
+    /// The number of image-token positions differs from the number of image features.
+    #[error("the ids hold {found} image-token positions but the images give {expected} features")]
+    ImageTokens {
+        /// Features the images produce (images × tokens per image).
+        expected: usize,
+        /// Image-token positions in the ids.
+        found: usize,
+    },
+    /// A configuration value the model cannot be built with.
+    #[error("invalid model configuration: {0}")]
+    Invalid(String),
 }

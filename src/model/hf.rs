@@ -20,6 +20,7 @@ use burn_store::{
 use super::ModelError;
 use super::config::HfConfig;
 use super::llama::Llama;
+use super::llava::Llava;
 use super::vision::ClipVision;
 
 /// How a checkpoint names its tensors.
@@ -302,5 +303,13 @@ pub fn load_clip_vision<B: Backend>(
     match read_config(dir)? {
         HfConfig::ClipVision(config) => load_weights(ClipVision::init(&config, device), dir),
         other => Err(wrong_type(dir, "clip_vision_model or clip", &other)),
+    }
+}
+
+/// A `LlavaForConditionalGeneration` checkpoint (`model_type: "llava"`).
+pub fn load_llava<B: Backend>(dir: &Path, device: &B::Device) -> Result<Llava<B>, ModelError> {
+    match read_config(dir)? {
+        HfConfig::Llava(config) => load_weights(Llava::new(&config, device)?, dir),
+        other => Err(wrong_type(dir, "llava", &other)),
     }
 }
