@@ -102,3 +102,51 @@ fn llava_logits_match_transformers_in_both_layouts() {
         assert!(err < PARITY_TOL, "{layout}: llava logits max abs err {err}");
     }
 }
+
+#[test]
+fn greedy_generation_is_the_same_with_and_without_the_cache() {
+    use lcia::model::GenerationConfig;
+    let fx = Fixture::open("tiny-hf/hub-layout/reference.safetensors");
+    let model = load_llama::<B>(&fixture("tiny-hf/hub-layout/llama"), &Default::default()).unwrap();
+    let config = GenerationConfig {
+        max_new_tokens: 12,
+        eos_token_id: None,
+        use_cache: true,
+    };
+    let cached = model.generate(ids(&fx, "ids"), &config);
+    let uncached = model.generate(
+        ids(&fx, "ids"),
+        &GenerationConfig {
+            use_cache: false,
+            ..config.clone()
+        },
+    );
+    assert_eq!(cached.len(), 12);
+    assert_eq!(cached, uncached);
+    // the first new token is the argmax of the reference logits at the last prompt position
+    let (shape, logits) = fx.get("logits");
+    let last = &logits[(shape[1] - 1) * shape[2]..];
+    let argmax = (0..last.len())
+        .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+        .unwrap();
+    assert_eq!(cached[0], argmax as i64);
+
+    let llava =
+        lcia::model::load_llava::<B>(&fixture("tiny-hf/hub-layout/llava"), &Default::default())
+            .unwrap();
+    let pixels = floats::<4>(&fx, "pixel_values");
+    let with = llava
+        .generate(ids(&fx, "llava_ids"), Some(pixels.clone()), &config)
+        .unwrap();
+    let without = llava
+        .generate(
+            ids(&fx, "llava_ids"),
+            Some(pixels),
+            &GenerationConfig {
+                use_cache: false,
+                ..config
+            },
+        )
+        .unwrap();
+    assert_eq!(with, without);
+}

@@ -3,4 +3,5 @@
 mod balanced_ema;
 mod common;
 mod dema;
+mod loading;
 mod model;

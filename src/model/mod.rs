@@ -2,6 +2,7 @@
 
 pub mod config;
 mod error;
+pub mod generate;
 pub mod hf;
 pub mod llama;
 pub mod llava;
@@ -12,6 +13,7 @@ pub mod vision;
 
 pub use config::{ClipVisionConfig, HfConfig, LlamaConfig, LlavaConfig};
 pub use error::ModelError;
+pub use generate::{GenerationConfig, greedy_from_embeds};
 pub use hf::{KeyLayout, load_clip_vision, load_llama, load_llava};
 pub use llama::{Llama, LlamaCache};
 pub use llava::{Llava, Trainable};

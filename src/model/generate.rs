@@ -1,0 +1,85 @@
+//! Greedy decoding, with or without the key/value cache.
+
+use burn::prelude::*;
+
+use super::ModelError;
+use super::llama::Llama;
+use super::llava::Llava;
+
+/// Settings of greedy decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    /// Most tokens to generate (128 or 1024 in the CoIN evaluation scripts).
+    pub max_new_tokens: usize,
+    /// Stop after generating this token (it is included in the output).
+    pub eos_token_id: Option<i64>,
+    /// Reuse keys and values of earlier positions instead of re-running the whole sequence.
+    pub use_cache: bool,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 128,
+            eos_token_id: None,
+            use_cache: true,
+        }
+    }
+}
+
+/// Generates up to `max_new_tokens` greedily after the prompt embeddings `[1, len, d_model]`;
+/// returns the new token ids.
+pub fn greedy_from_embeds<B: Backend>(
+    model: &Llama<B>,
+    prompt: Tensor<B, 3>,
+    config: &GenerationConfig,
+) -> Vec<i64> {
+    let device = prompt.device();
+    let mut out = Vec::with_capacity(config.max_new_tokens);
+    let mut cache = config.use_cache.then(|| model.new_cache());
+    let mut context = prompt.clone();
+    let mut logits = model.forward_embeds(prompt, None, cache.as_mut());
+    for _ in 0..config.max_new_tokens {
+        let [_, len, vocab] = logits.dims();
+        let next = logits
+            .slice([0..1, len - 1..len, 0..vocab])
+            .reshape([vocab])
+            .argmax(0)
+            .into_scalar()
+            .elem::<i64>();
+        out.push(next);
+        if Some(next) == config.eos_token_id || out.len() == config.max_new_tokens {
+            break;
+        }
+        let token = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next], [1, 1]), &device);
+        let embed = model.embed(token);
+        logits = match cache.as_mut() {
+            Some(cache) => model.forward_embeds(embed, None, Some(cache)),
+            None => {
+                context = Tensor::cat(vec![context, embed], 1);
+                model.forward_embeds(context.clone(), None, None)
+            }
+        };
+    }
+    out
+}
+
+impl<B: Backend> Llama<B> {
+    /// Greedy continuation of `ids` (`[1, len]`).
+    pub fn generate(&self, ids: Tensor<B, 2, Int>, config: &GenerationConfig) -> Vec<i64> {
+        greedy_from_embeds(self, self.embed(ids), config)
+    }
+}
+
+impl<B: Backend> Llava<B> {
+    /// Greedy continuation of `ids` (`[1, len]`, with image tokens) and the image(s).
+    pub fn generate(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        pixels: Option<Tensor<B, 4>>,
+        config: &GenerationConfig,
+    ) -> Result<Vec<i64>, ModelError> {
+        let embeds = self.embed(ids, pixels)?;
+        Ok(greedy_from_embeds(&self.language_model, embeds, config))
+    }
+}
