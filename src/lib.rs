@@ -16,6 +16,7 @@
 //! WGPU or CUDA at run time from a `--device` string.
 
 pub mod continual;
+pub mod data;
 pub mod error;
 pub mod io;
 pub mod model;

@@ -23,9 +23,13 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Reads the file (panics with the path if it is missing).
+    /// Reads `../shared/fixtures/<rel>` (panics with the path if it is missing).
     pub fn open(rel: &str) -> Self {
-        let path = fixture(rel);
+        Self::open_path(fixture(rel))
+    }
+
+    /// Reads a safetensors file at any path.
+    pub fn open_path(path: PathBuf) -> Self {
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
         Self { bytes, path }

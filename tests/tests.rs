@@ -2,6 +2,7 @@
 
 mod balanced_ema;
 mod common;
+mod data;
 mod dema;
 mod loading;
 mod model;

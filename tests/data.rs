@@ -1,0 +1,128 @@
+//! Tokenizer and image preprocessing against the reference libraries' outputs.
+
+use std::path::PathBuf;
+
+use lcia::data::{DataError, ImagePreprocess, TextTokenizer};
+
+use crate::common::Fixture;
+
+fn asset(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(rel)
+}
+
+fn tokenizer() -> TextTokenizer {
+    TextTokenizer::from_file(&asset("tiny-tokenizer/tokenizer.json")).unwrap()
+}
+
+#[test]
+fn tokenizer_matches_the_python_library_on_the_golden_strings() {
+    let tok = tokenizer();
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.vocab_size()),
+        (Some(1), Some(2), 1000)
+    );
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(asset("tiny-tokenizer/golden.json")).unwrap(),
+    )
+    .unwrap();
+    for case in golden.as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let expected: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let ids = tok.encode(text, true).unwrap();
+        assert_eq!(ids, expected, "{text:?}");
+        assert_eq!(
+            tok.decode(&ids, true).unwrap(),
+            case["decoded"].as_str().unwrap()
+        );
+    }
+}
+
+#[test]
+fn image_marker_splits_the_prompt_and_keeps_one_bos() {
+    let tok = tokenizer();
+    let prompt = "A chat. USER: <image>\nWhat is it? ASSISTANT:";
+    let ids = tok.encode_with_image(prompt, -200).unwrap();
+    let before = tok.encode("A chat. USER: ", true).unwrap();
+    let after = tok.encode("\nWhat is it? ASSISTANT:", true).unwrap();
+    assert_eq!(before[0], 1);
+    assert_eq!(after[0], 1);
+    let mut expected: Vec<i64> = before.iter().map(|&t| t as i64).collect();
+    expected.push(-200);
+    expected.extend(after[1..].iter().map(|&t| t as i64));
+    assert_eq!(ids, expected);
+    assert_eq!(ids.iter().filter(|&&t| t == 1).count(), 1);
+    // a prompt that starts with the image: BOS, image, text
+    let ids = tok.encode_with_image("<image>\nHi", 999).unwrap();
+    assert_eq!(&ids[..2], &[1, 999]);
+}
+
+#[test]
+fn unreadable_tokenizer_is_a_clear_error() {
+    let path = std::env::temp_dir().join(format!("lcia-bad-tokenizer-{}.json", std::process::id()));
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = TextTokenizer::from_file(&path).unwrap_err();
+    assert!(matches!(err, DataError::Tokenizer { .. }));
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+/// Largest |ours - reference| over one image's pixel values.
+fn image_err(name: &str, pad: bool) -> f64 {
+    let golden = Fixture::open_path(asset("golden/clip_preprocess.safetensors"));
+    let (_, expected) = golden.get(&format!("{name}.{}", if pad { "pad" } else { "nopad" }));
+    let pre = if pad {
+        ImagePreprocess::llava(32)
+    } else {
+        ImagePreprocess::no_pad(32)
+    };
+    let ours = pre
+        .load(&asset(&format!("golden/images/{name}.png")))
+        .unwrap();
+    assert_eq!(ours.len(), expected.len());
+    ours.iter()
+        .zip(&expected)
+        .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()))
+}
+
+#[test]
+fn preprocessing_matches_clip_image_processor() {
+    // square_32 needs no resize (only padding, crop and normalisation arithmetic count);
+    // landscape_40x24 is padded to 40x40 and downscaled, or upscaled to 53x32 and cropped;
+    // portrait_20x48 likewise. The resize reproduces Pillow's fixed-point bicubic, so the only
+    // difference left is f32 rounding of the normalisation.
+    for name in ["square_32", "landscape_40x24", "portrait_20x48"] {
+        for pad in [true, false] {
+            let err = image_err(name, pad);
+            assert!(err < 1e-5, "{name} pad={pad}: max abs err {err}");
+        }
+    }
+}
+
+#[test]
+fn corrupt_image_is_a_clear_error() {
+    let path = std::env::temp_dir().join(format!("lcia-corrupt-{}.png", std::process::id()));
+    let png = std::fs::read(asset("golden/images/portrait_20x48.png")).unwrap();
+    std::fs::write(&path, &png[..png.len() / 2]).unwrap();
+    let err = ImagePreprocess::llava(32).load(&path).unwrap_err();
+    assert!(matches!(err, DataError::Image { .. }));
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    let missing = ImagePreprocess::llava(32)
+        .load(&PathBuf::from("/nonexistent/x.jpg"))
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("/nonexistent/x.jpg"),
+        "{missing}"
+    );
+}
