@@ -150,3 +150,148 @@ fn greedy_generation_is_the_same_with_and_without_the_cache() {
         .unwrap();
     assert_eq!(with, without);
 }
+
+#[test]
+fn llava_1_5_7b_config_counts_7_06_billion_parameters() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/configs/llava-1.5-7b/config.json");
+    let lcia::model::HfConfig::Llava(config) = lcia::model::HfConfig::from_file(&path).unwrap()
+    else {
+        panic!("not a llava config");
+    };
+    // By hand: LM 32 x 202_383_360 + 2 x 32064 x 4096 + 4096 = 6_738_939_904;
+    // CLIP ViT-L/14-336 303_507_456; projector 20_979_712. Sum 7_063_427_072, the size of the
+    // published llava-1.5-7b-hf checkpoint.
+    assert_eq!(config.text_config.num_params(), 6_738_939_904);
+    assert_eq!(config.vision_config.num_params(), 303_507_456);
+    assert_eq!(config.num_params(), 7_063_427_072);
+}
+
+#[test]
+fn padded_batch_gives_the_logits_of_each_sequence_alone() {
+    let model = load_llama::<B>(&fixture("tiny-hf/v5-layout/llama"), &Default::default()).unwrap();
+    let dev = Default::default();
+    let long = [1i64, 45, 300, 7, 12, 600];
+    let short = [1i64, 99, 512];
+    let alone_long = values(&model.forward(Tensor::from_data(
+        TensorData::new(long.to_vec(), [1, 6]),
+        &dev,
+    )));
+    let alone_short = values(&model.forward(Tensor::from_data(
+        TensorData::new(short.to_vec(), [1, 3]),
+        &dev,
+    )));
+    let mut ids = long.to_vec();
+    ids.extend([short[0], short[1], short[2], 0, 0, 0]);
+    let mask = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(vec![1i64, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [2, 6]),
+        &dev,
+    );
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [2, 6]), &dev);
+    let batched = values(&model.forward_embeds(model.embed(ids), Some(mask), None));
+    let vocab = 1000;
+    assert!(max_abs_diff(&batched[..6 * vocab], &alone_long) < 1e-5);
+    assert!(max_abs_diff(&batched[6 * vocab..9 * vocab], &alone_short) < 1e-5);
+
+    // left padding: the pads must be masked out; RoPE is relative, so the real tokens' logits
+    // equal the unpadded ones up to float rounding
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 0, 0, 1, 99, 512], [1, 6]), &dev);
+    let mask =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 0, 0, 1, 1, 1], [1, 6]), &dev);
+    let left = values(&model.forward_embeds(model.embed(ids.clone()), Some(mask), None));
+    let err = max_abs_diff(&left[3 * vocab..], &alone_short);
+    assert!(err < 1e-4, "left-padded logits differ by {err}");
+    let unmasked = values(&model.forward(ids));
+    assert!(
+        max_abs_diff(&unmasked[3 * vocab..], &alone_short) > 1e-2,
+        "the mask changed nothing"
+    );
+}
+
+#[test]
+fn llava_loss_is_the_cross_entropy_of_the_reference_logits() {
+    use lcia::model::IGNORE_INDEX;
+    let fx = Fixture::open("tiny-hf/hub-layout/reference.safetensors");
+    let model =
+        lcia::model::load_llava::<B>(&fixture("tiny-hf/hub-layout/llava"), &Default::default())
+            .unwrap();
+    let ids_t = ids(&fx, "llava_ids");
+    let raw: Vec<i64> = ids_t.to_data().iter::<i64>().collect();
+    // supervise the last two text tokens; the rest is "instruction" (ignored)
+    let labels: Vec<i64> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| if i >= raw.len() - 2 { t } else { IGNORE_INDEX })
+        .collect();
+    let labels_t = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(labels.clone(), [1, raw.len()]),
+        &Default::default(),
+    );
+    let pixels = floats::<4>(&fx, "pixel_values");
+    let (_, loss) = model
+        .forward_loss(ids_t, Some(pixels), None, labels_t)
+        .unwrap();
+    let (_, logits) = fx.get("llava_logits");
+    let vocab = 1000;
+    let mut expected = 0.0;
+    for t in raw.len() - 2..raw.len() {
+        let row = &logits[(t - 1) * vocab..t * vocab];
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+        expected += lse - row[labels[t] as usize];
+    }
+    expected /= 2.0;
+    let got = values(&loss)[0];
+    assert!((got - expected).abs() < 1e-4, "loss {got} vs {expected}");
+}
+
+#[test]
+fn original_llava_placeholder_expands_to_the_hf_image_tokens() {
+    use lcia::model::llava::{IMAGE_PLACEHOLDER_ID, expand_image_placeholders};
+    let fx = Fixture::open("tiny-hf/hub-layout/reference.safetensors");
+    let hf: Vec<i64> = ids(&fx, "llava_ids").to_data().iter::<i64>().collect();
+    let mut original: Vec<i64> = hf.iter().copied().filter(|&t| t != 999).collect();
+    original.insert(1, IMAGE_PLACEHOLDER_ID);
+    assert_eq!(
+        expand_image_placeholders(&original, IMAGE_PLACEHOLDER_ID, 999, 16),
+        hf
+    );
+}
+
+#[test]
+fn trainable_switch_limits_gradients_to_the_chosen_parts() {
+    use burn::optim::GradientsParams;
+    use lcia::model::Trainable;
+    type AB = crate::common::AB;
+    let fx = Fixture::open("tiny-hf/hub-layout/reference.safetensors");
+    let model =
+        lcia::model::load_llava::<AB>(&fixture("tiny-hf/hub-layout/llava"), &Default::default())
+            .unwrap()
+            .with_trainable(Trainable {
+                vision: false,
+                projector: true,
+                language: false,
+            });
+    let (shape, v) = fx.get("llava_ids");
+    let raw: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    let ids = Tensor::<AB, 2, Int>::from_data(
+        TensorData::new(raw.clone(), shape.clone()),
+        &Default::default(),
+    );
+    let labels = Tensor::<AB, 2, Int>::from_data(TensorData::new(raw, shape), &Default::default());
+    let (ps, pv) = fx.get("pixel_values");
+    let pixels = Tensor::<AB, 4>::from_data(
+        TensorData::new(pv.iter().map(|&x| x as f32).collect(), ps),
+        &Default::default(),
+    );
+    let (_, loss) = model.forward_loss(ids, Some(pixels), None, labels).unwrap();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    // the projector's two Linear layers with biases, nothing else
+    assert_eq!(grads.len(), 4);
+    assert!(
+        grads
+            .get::<B, 2>(model.multi_modal_projector.linear_1.weight.id)
+            .is_some()
+    );
+}
