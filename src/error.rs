@@ -9,12 +9,12 @@ pub enum Error {
     #[error(transparent)]
     Backend(#[from] lcia_backends::BackendError),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -34,15 +34,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_all()
     });
-    if let Err(source) = written {
+    if let Err(error) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Io { path: tmp, source });
+        return Err(Error::Io { path: tmp, error });
     }
-    std::fs::rename(&tmp, path).map_err(|source| {
+    std::fs::rename(&tmp, path).map_err(|error| {
         let _ = std::fs::remove_file(&tmp);
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     })
 }

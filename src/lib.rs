@@ -12,6 +12,10 @@
 //! 2. **Instruction grouping**: a task's instructions decide whether an existing parameter set is
 //!    retrained or a new one is added, and which set answers each test instance.
 //!
+//! The model ([`model`]) is LLaVA-1.5 on Burn: a Llama decoder, a CLIP ViT tower and the
+//! projector, loaded from HuggingFace safetensors and checked against transformers' logits;
+//! [`data`] turns prompts and images into its inputs as LLaVA does.
+//!
 //! Everything is generic over Burn's `Backend`; the `lcia-backends` crate picks NdArray (CPU),
 //! WGPU or CUDA at run time from a `--device` string.
 

@@ -295,3 +295,30 @@ fn trainable_switch_limits_gradients_to_the_chosen_parts() {
             .is_some()
     );
 }
+
+#[test]
+fn config_parameter_counts_equal_the_built_modules() {
+    use burn::module::Module;
+    use lcia::model::HfConfig;
+    for dir in ["llama", "clip_vision", "llava"] {
+        let path = fixture(&format!("tiny-hf/v5-layout/{dir}"));
+        let dev = Default::default();
+        let (config, built) = match HfConfig::from_file(&path.join("config.json")).unwrap() {
+            HfConfig::Llama(c) => (
+                c.num_params(),
+                load_llama::<B>(&path, &dev).unwrap().num_params(),
+            ),
+            HfConfig::ClipVision(c) => (
+                c.num_params(),
+                load_clip_vision::<B>(&path, &dev).unwrap().num_params(),
+            ),
+            HfConfig::Llava(c) => (
+                c.num_params(),
+                lcia::model::load_llava::<B>(&path, &dev)
+                    .unwrap()
+                    .num_params(),
+            ),
+        };
+        assert_eq!(config, built as u64, "{dir}");
+    }
+}

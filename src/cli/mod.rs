@@ -1,6 +1,7 @@
 //! Command-line types and subcommands.
 
 mod check;
+mod inspect;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,20 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         steps: usize,
     },
+    /// Show a HuggingFace model directory's type and parameter count, load it and time a forward.
+    Inspect {
+        /// Directory with config.json (and model.safetensors or a sharded index).
+        dir: std::path::PathBuf,
+        /// ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N.
+        #[arg(long, default_value = "ndarray")]
+        device: String,
+        /// Text tokens in the timed sequence.
+        #[arg(long, default_value_t = 16)]
+        tokens: usize,
+        /// Timed forwards.
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
 }
 
 /// Runs one parsed command line.
@@ -50,6 +65,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let report = lcia_backends::dispatch(&spec, check::TinyStep { steps })
                 .with_context(|| format!("running the check on {spec}"))?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Inspect {
+            dir,
+            device,
+            tokens,
+            repeat,
+        } => {
+            let spec: DeviceSpec = device.parse()?;
+            let task = inspect::Inspect {
+                dir,
+                tokens,
+                repeat,
+            };
+            let report = lcia_backends::dispatch(&spec, task)??;
+            print!("{report}");
             Ok(())
         }
     }

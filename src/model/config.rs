@@ -255,9 +255,9 @@ pub enum HfConfig {
 impl HfConfig {
     /// Reads and parses `config.json`; an unknown `model_type` is an error naming the file.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let bad = |message: String| ModelError::Config {
             path: path.to_path_buf(),

@@ -89,9 +89,9 @@ impl KeyLayout {
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(&index).map_err(|error| ModelError::Io {
             path: index.clone(),
-            source,
+            error,
         })?;
         let bad = |message: String| ModelError::Weights {
             file: index.clone(),
@@ -115,7 +115,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     } else {
         Err(ModelError::Io {
             path: single,
-            source: std::io::Error::new(
+            error: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "no model.safetensors or model.safetensors.index.json in the directory",
             ),
@@ -129,9 +129,9 @@ pub fn tensor_names(file: &Path) -> Result<Vec<String>, ModelError> {
         file: file.to_path_buf(),
         message,
     };
-    let mut reader = std::fs::File::open(file).map_err(|source| ModelError::Io {
+    let mut reader = std::fs::File::open(file).map_err(|error| ModelError::Io {
         path: file.to_path_buf(),
-        source,
+        error,
     })?;
     let file_len = reader.metadata().map(|m| m.len()).unwrap_or(0);
     let mut len = [0u8; 8];
