@@ -193,3 +193,41 @@ fn unknown_model_type_names_the_type_and_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn tied_head_uses_the_embedding_matrix() {
+    // untied copy whose head IS the embedding matrix, vs the same weights saved tied (no lm_head)
+    let mut tensors = llama_tensors();
+    let embed = tensors
+        .iter()
+        .find(|t| t.0 == "model.embed_tokens.weight")
+        .unwrap()
+        .3
+        .clone();
+    tensors
+        .iter_mut()
+        .find(|t| t.0 == "lm_head.weight")
+        .unwrap()
+        .3 = embed;
+    let untied = scratch("untied", LLAMA);
+    write_tensors(&untied.join("model.safetensors"), &tensors);
+    let tied = scratch("tied", LLAMA);
+    tensors.retain(|t| t.0 != "lm_head.weight");
+    write_tensors(&tied.join("model.safetensors"), &tensors);
+    let config = std::fs::read_to_string(tied.join("config.json")).unwrap();
+    let config = config.replace(
+        "\"tie_word_embeddings\": false",
+        "\"tie_word_embeddings\": true",
+    );
+    std::fs::write(tied.join("config.json"), config).unwrap();
+
+    let a = load_llama::<B>(&untied, &Default::default()).unwrap();
+    let b = load_llama::<B>(&tied, &Default::default()).unwrap();
+    assert!(b.lm_head.is_none());
+    let (la, lb) = (values(&a.forward(ids())), values(&b.forward(ids())));
+    let err = la
+        .iter()
+        .zip(&lb)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err < 1e-5, "tied vs untied-with-embeddings: {err}");
+}

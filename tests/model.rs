@@ -168,6 +168,28 @@ fn llava_1_5_7b_config_counts_7_06_billion_parameters() {
 }
 
 #[test]
+fn llama_family_configs_count_their_published_sizes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs");
+    // By hand: SmolLM2-135M (GQA 9/3, tied head): 28_311_552 + 30 x 3_540_096 + 576;
+    // TinyLlama-1.1B (GQA 32/4, untied): 2 x 65_536_000 + 22 x 44_044_288 + 2048.
+    for (dir, expected, tied) in [
+        ("smollm2-135m", 134_515_008u64, true),
+        ("tinyllama-1.1b", 1_100_048_384, false),
+    ] {
+        let lcia::model::HfConfig::Llama(c) =
+            lcia::model::HfConfig::from_file(&root.join(dir).join("config.json")).unwrap()
+        else {
+            panic!("{dir}: not a llama config");
+        };
+        assert_eq!(
+            (c.num_params(), c.tie_word_embeddings),
+            (expected, tied),
+            "{dir}"
+        );
+    }
+}
+
+#[test]
 fn padded_batch_gives_the_logits_of_each_sequence_alone() {
     let model = load_llama::<B>(&fixture("tiny-hf/v5-layout/llama"), &Default::default()).unwrap();
     let dev = Default::default();
