@@ -19,6 +19,7 @@
 //! Everything is generic over Burn's `Backend`; the `lcia-backends` crate picks NdArray (CPU),
 //! WGPU or CUDA at run time from a `--device` string.
 
+pub mod adapters;
 pub mod continual;
 pub mod data;
 pub mod error;

@@ -79,3 +79,30 @@ pub fn rel_max_err(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     if scale == 0.0 { err } else { err / scale }
 }
+
+/// Every float parameter of a module by path (`a.b.weight`), with its values.
+pub fn snapshot<Bk: Backend, M: burn::module::Module<Bk>>(
+    module: &M,
+) -> std::collections::BTreeMap<String, Vec<f64>> {
+    struct Visit {
+        path: Vec<String>,
+        out: std::collections::BTreeMap<String, Vec<f64>>,
+    }
+    impl<Bk: Backend> burn::module::ModuleVisitor<Bk> for Visit {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<Bk, D>>) {
+            self.out.insert(self.path.join("."), values(&param.val()));
+        }
+    }
+    let mut visit = Visit {
+        path: Vec::new(),
+        out: Default::default(),
+    };
+    module.visit(&mut visit);
+    visit.out
+}

@@ -1,5 +1,6 @@
 //! The single integration-test binary (each extra binary re-links Burn).
 
+mod adapters;
 mod balanced_ema;
 mod common;
 mod data;

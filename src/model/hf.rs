@@ -42,10 +42,15 @@ const HUB_REMAP: &[(&str, &str)] = &[
 /// Remaps for [`KeyLayout::V5`]: its names are the modules' names.
 const V5_REMAP: &[(&str, &str)] = &[];
 
-/// Remaps every layout needs: Burn's `LayerNorm` names its parameters `gamma`/`beta`. (burn-store's
+/// Remaps every layout needs: the Llama projections are [`crate::adapters::LoraLinear`]s whose
+/// pretrained weights sit in `base`; Burn's `LayerNorm` names its parameters `gamma`/`beta`. (burn-store's
 /// adapter can look these up under the PyTorch names, but then reports the tensors as unused,
 /// which would defeat the strict unused-tensor check.)
-const LAYER_NORM_REMAP: &[(&str, &str)] = &[
+const MODULE_REMAP: &[(&str, &str)] = &[
+    (
+        r"^(.*model\.layers\.\d+\.(?:self_attn|mlp)\.(?:[qkvo]|gate|up|down)_proj)\.(weight|bias)$",
+        "$1.base.$2",
+    ),
     (
         r"(layer_norm[12]|pre_layrnorm|post_layernorm)\.weight$",
         "$1.gamma",
@@ -213,7 +218,7 @@ pub fn load_weights<B: Backend, M: Module<B>>(mut module: M, dir: &Path) -> Resu
     for file in &files {
         let names = tensor_names(file)?;
         let layout = KeyLayout::detect(names.iter().map(String::as_str));
-        let table = [layout.remap_table(), LAYER_NORM_REMAP].concat();
+        let table = [layout.remap_table(), MODULE_REMAP].concat();
         let remap = KeyRemapper::from_patterns(table).map_err(|e| ModelError::Weights {
             file: file.clone(),
             message: format!("remap table: {e}"),
@@ -245,7 +250,8 @@ pub fn load_weights<B: Backend, M: Module<B>>(mut module: M, dir: &Path) -> Resu
             None => missing,
         });
     }
-    if let Some(name) = still_missing.and_then(|m| m.into_iter().next()) {
+    if let Some(path) = still_missing.and_then(|m| m.into_iter().next()) {
+        let name = checkpoint_name(&path);
         let file = if files.len() > 1 {
             dir.join("model.safetensors.index.json")
         } else {
@@ -256,6 +262,23 @@ pub fn load_weights<B: Backend, M: Module<B>>(mut module: M, dir: &Path) -> Resu
     Ok(module)
 }
 
+/// The checkpoint's name for a module path: undoes [`MODULE_REMAP`] (the key-layout prefix is
+/// left as the module has it).
+fn checkpoint_name(module_path: &str) -> String {
+    let (stem, leaf) = module_path.rsplit_once('.').unwrap_or(("", module_path));
+    let stem = stem.strip_suffix(".base").unwrap_or(stem);
+    let leaf = match leaf {
+        "gamma" => "weight",
+        "beta" => "bias",
+        other => other,
+    };
+    if stem.is_empty() {
+        leaf.to_string()
+    } else {
+        format!("{stem}.{leaf}")
+    }
+}
+
 fn apply_error(error: &ApplyError, file: &Path) -> ModelError {
     match error {
         ApplyError::ShapeMismatch {
@@ -263,7 +286,7 @@ fn apply_error(error: &ApplyError, file: &Path) -> ModelError {
             expected,
             found,
         } => ModelError::ShapeMismatch {
-            name: path.clone(),
+            name: checkpoint_name(path),
             file: file.to_path_buf(),
             expected: expected.to_vec(),
             found: found.to_vec(),

@@ -72,7 +72,8 @@ impl<B: Backend> Llava<B> {
         self.image_token_index
     }
 
-    /// Freezes or unfreezes each part.
+    /// Freezes or unfreezes each part, every tensor of it (attached LoRA adapters included:
+    /// attach adapters after freezing the language model).
     pub fn with_trainable(self, parts: Trainable) -> Self {
         Self {
             vision_tower: super::trainable::set_trainable(self.vision_tower, parts.vision),

@@ -7,6 +7,7 @@ pub mod hf;
 pub mod llama;
 pub mod llava;
 pub mod loss;
+pub mod peft;
 pub mod projector;
 mod trainable;
 pub mod vision;

@@ -2,11 +2,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::rope::apply_rope;
+use crate::adapters::LoraLinear;
 
 /// Score given to masked positions before the softmax (finite, so a fully masked row of
 /// left padding gives a uniform distribution instead of NaN).
@@ -32,13 +32,13 @@ pub struct AttentionConfig {
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
     /// Query projection `[d_model → n_heads·head_dim]`.
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// Key projection `[d_model → n_kv_heads·head_dim]`.
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// Value projection `[d_model → n_kv_heads·head_dim]`.
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// Output projection `[n_heads·head_dim → d_model]`.
-    pub o_proj: Linear<B>,
+    pub o_proj: LoraLinear<B>,
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
@@ -80,7 +80,7 @@ impl<B: Backend> KvCache<B> {
 impl AttentionConfig {
     /// Random-initialised attention.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        let lin = |i, o| LoraLinear::init(i, o, self.bias, device);
         let (q, kv) = (
             self.n_heads * self.head_dim,
             self.n_kv_heads * self.head_dim,

@@ -2,9 +2,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
+
+use crate::adapters::LoraLinear;
 
 /// Configuration of [`FeedForward`].
 #[derive(Config, Debug)]
@@ -22,17 +23,17 @@ pub struct FeedForwardConfig {
 #[derive(Module, Debug)]
 pub struct FeedForward<B: Backend> {
     /// Gate projection `[d_model → d_hidden]`.
-    pub gate_proj: Linear<B>,
+    pub gate_proj: LoraLinear<B>,
     /// Up projection `[d_model → d_hidden]`.
-    pub up_proj: Linear<B>,
+    pub up_proj: LoraLinear<B>,
     /// Down projection `[d_hidden → d_model]`.
-    pub down_proj: Linear<B>,
+    pub down_proj: LoraLinear<B>,
 }
 
 impl FeedForwardConfig {
     /// Random-initialised block.
     pub fn init<B: Backend>(&self, device: &B::Device) -> FeedForward<B> {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        let lin = |i, o| LoraLinear::init(i, o, self.bias, device);
         FeedForward {
             gate_proj: lin(self.d_model, self.d_hidden),
             up_proj: lin(self.d_model, self.d_hidden),

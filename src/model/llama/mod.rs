@@ -1,5 +1,6 @@
 //! The Llama-family decoder (Llama-2/Vicuna, TinyLlama, SmolLM2).
 
+mod adapt;
 mod attention;
 mod block;
 mod decoder;
@@ -7,6 +8,7 @@ mod feed_forward;
 mod norm;
 mod rope;
 
+pub use adapt::LLAMA_LORA_TARGETS;
 pub use attention::{Attention, AttentionConfig, KvCache, MASKED_SCORE};
 pub use block::Block;
 pub use decoder::{Llama, LlamaCache, LlamaModel};

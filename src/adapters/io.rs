@@ -1,0 +1,205 @@
+//! PEFT-compatible adapter files: `adapter_config.json` + `adapter_model.safetensors`, and the
+//! projector as `non_lora_trainables.safetensors`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::{bf16, f16};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::AdapterError;
+use super::lora::LoraConfig;
+
+/// File names of a saved parameter set.
+pub const ADAPTER_CONFIG: &str = "adapter_config.json";
+/// LoRA weights, PEFT key names.
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+/// The projector (and any other non-LoRA trainables), LLaVA key names.
+pub const NON_LORA_TRAINABLES: &str = "non_lora_trainables.safetensors";
+
+/// `adapter_config.json` as PEFT writes it (the fields PEFT needs to load it back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeftConfig {
+    /// Always `"LORA"`.
+    #[serde(default = "lora")]
+    pub peft_type: String,
+    /// `"CAUSAL_LM"`.
+    #[serde(default = "causal_lm")]
+    pub task_type: String,
+    /// Rank.
+    pub r: usize,
+    /// Scaling numerator.
+    pub lora_alpha: f64,
+    /// Adapter input dropout.
+    #[serde(default)]
+    pub lora_dropout: f64,
+    /// Names of the adapted modules.
+    pub target_modules: Vec<String>,
+    /// `"none"`: no bias is trained.
+    #[serde(default = "none")]
+    pub bias: String,
+    /// PEFT's flag for `[in, out]` weight layouts; always false for Llama.
+    #[serde(default)]
+    pub fan_in_fan_out: bool,
+    /// Whether the adapter was saved for inference.
+    #[serde(default)]
+    pub inference_mode: bool,
+    /// The base model the adapter belongs to, if known.
+    #[serde(default)]
+    pub base_model_name_or_path: Option<String>,
+}
+
+fn lora() -> String {
+    "LORA".into()
+}
+fn causal_lm() -> String {
+    "CAUSAL_LM".into()
+}
+fn none() -> String {
+    "none".into()
+}
+
+impl PeftConfig {
+    /// The PEFT config of adapters built with `config` on `targets`.
+    pub fn new(config: &LoraConfig, targets: &[&str]) -> Self {
+        Self {
+            peft_type: lora(),
+            task_type: causal_lm(),
+            r: config.r,
+            lora_alpha: config.lora_alpha,
+            lora_dropout: config.lora_dropout,
+            target_modules: targets.iter().map(|t| t.to_string()).collect(),
+            bias: none(),
+            fan_in_fan_out: false,
+            inference_mode: true,
+            base_model_name_or_path: None,
+        }
+    }
+
+    /// The adapter settings.
+    pub fn lora_config(&self) -> LoraConfig {
+        LoraConfig::new(self.r, self.lora_alpha).with_lora_dropout(self.lora_dropout)
+    }
+}
+
+/// Named tensors in PyTorch layout, ready for a safetensors file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedTensors {
+    /// name → (shape, f32 values).
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl NamedTensors {
+    /// Adds a tensor (values read back from the device).
+    pub fn insert<B: Backend, const D: usize>(&mut self, name: String, tensor: Tensor<B, D>) {
+        let shape = tensor.dims().to_vec();
+        let values = tensor.into_data().iter::<f32>().collect();
+        self.tensors.insert(name, (shape, values));
+    }
+
+    /// Takes a tensor out as `[D]`-rank data on `device`, checking its shape.
+    pub fn take<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        file: &Path,
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>, AdapterError> {
+        let (found, values) =
+            self.tensors
+                .remove(name)
+                .ok_or_else(|| AdapterError::MissingTensor {
+                    name: name.to_string(),
+                    file: file.to_path_buf(),
+                })?;
+        if found != shape {
+            return Err(AdapterError::ShapeMismatch {
+                name: name.to_string(),
+                file: file.to_path_buf(),
+                expected: shape.to_vec(),
+                found,
+            });
+        }
+        Ok(Tensor::from_data(TensorData::new(values, shape), device))
+    }
+
+    /// Writes all tensors as f32 safetensors, atomically.
+    pub fn write(&self, file: &Path) -> Result<(), AdapterError> {
+        let bytes: BTreeMap<&String, Vec<u8>> = self
+            .tensors
+            .iter()
+            .map(|(name, (_, v))| (name, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, _))| {
+                TensorView::new(Dtype::F32, shape.clone(), &bytes[name]).map(|view| (name, view))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AdapterError::file(file, e.to_string()))?;
+        let data = safetensors::tensor::serialize(views, None)
+            .map_err(|e| AdapterError::file(file, e.to_string()))?;
+        crate::io::write_atomic(file, &data).map_err(|e| AdapterError::file(file, e.to_string()))
+    }
+
+    /// Reads every tensor of a safetensors file (f32, f16 or bf16) as f32.
+    pub fn read(file: &Path) -> Result<Self, AdapterError> {
+        let bytes = std::fs::read(file).map_err(|e| AdapterError::file(file, e.to_string()))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| AdapterError::file(file, e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                Dtype::F16 => data
+                    .chunks_exact(2)
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                other => {
+                    return Err(AdapterError::file(
+                        file,
+                        format!("tensor '{name}' has unsupported dtype {other:?}"),
+                    ));
+                }
+            };
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(Self { tensors })
+    }
+}
+
+/// Writes `config` as `adapter_config.json` in `dir`, atomically.
+pub fn write_peft_config(dir: &Path, config: &PeftConfig) -> Result<(), AdapterError> {
+    let file = dir.join(ADAPTER_CONFIG);
+    let text = serde_json::to_string_pretty(config)
+        .map_err(|e| AdapterError::file(&file, e.to_string()))?;
+    crate::io::write_atomic(&file, text.as_bytes())
+        .map_err(|e| AdapterError::file(&file, e.to_string()))
+}
+
+/// Reads `adapter_config.json` from `dir`.
+pub fn read_peft_config(dir: &Path) -> Result<PeftConfig, AdapterError> {
+    let file = dir.join(ADAPTER_CONFIG);
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| AdapterError::file(&file, e.to_string()))?;
+    let config: PeftConfig =
+        serde_json::from_str(&text).map_err(|e| AdapterError::file(&file, e.to_string()))?;
+    if config.peft_type != "LORA" {
+        return Err(AdapterError::file(
+            &file,
+            format!("peft_type '{}' is not LORA", config.peft_type),
+        ));
+    }
+    Ok(config)
+}

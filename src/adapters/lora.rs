@@ -1,0 +1,164 @@
+//! A Linear layer with an optional low-rank adapter (LoRA), as PEFT builds it.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+/// Settings of one LoRA adapter (PEFT names).
+#[derive(Config, Debug, PartialEq)]
+pub struct LoraConfig {
+    /// Rank `r` (128 in LCIA).
+    pub r: usize,
+    /// `lora_alpha`; the update is scaled by `lora_alpha / r` (256 / 128 = 2 in LCIA).
+    pub lora_alpha: f64,
+    /// Dropout on the adapter's input (0.05 in LCIA).
+    #[config(default = 0.05)]
+    pub lora_dropout: f64,
+}
+
+impl LoraConfig {
+    /// `lora_alpha / r`.
+    pub fn scaling(&self) -> f64 {
+        self.lora_alpha / self.r as f64
+    }
+}
+
+/// The low-rank update `scale · B(A(dropout(x)))`, Burn layout (`lora_a` is `[in, r]`,
+/// `lora_b` is `[r, out]`; PEFT stores their transposes `lora_A.weight` `[r, in]` and
+/// `lora_B.weight` `[out, r]`).
+#[derive(Module, Debug)]
+pub struct LoraAdapter<B: Backend> {
+    /// Down projection `[in, r]`, kaiming-uniform(a = √5) initialised.
+    pub lora_a: Param<Tensor<B, 2>>,
+    /// Up projection `[r, out]`, zero initialised so a new adapter changes nothing.
+    pub lora_b: Param<Tensor<B, 2>>,
+    dropout: Dropout,
+    scale: f64,
+}
+
+impl<B: Backend> LoraAdapter<B> {
+    /// A fresh adapter for a `d_in → d_out` layer.
+    ///
+    /// # Faithfulness
+    /// PEFT initialises `lora_A` with `kaiming_uniform_(a=√5)`: U(−b, b) with
+    /// `b = gain·√(3/fan_in)`, gain = √(2/(1 + a²)) = √(1/3), fan_in = `d_in`, so b = 1/√d_in.
+    pub fn init(config: &LoraConfig, d_in: usize, d_out: usize, device: &B::Device) -> Self {
+        let bound = 1.0 / (d_in as f64).sqrt();
+        Self {
+            lora_a: Param::from_tensor(Tensor::random(
+                [d_in, config.r],
+                Distribution::Uniform(-bound, bound),
+                device,
+            )),
+            lora_b: Param::from_tensor(Tensor::zeros([config.r, d_out], device)),
+            dropout: DropoutConfig::new(config.lora_dropout).init(),
+            scale: config.scaling(),
+        }
+    }
+
+    /// `lora_alpha / r`.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Rank.
+    pub fn rank(&self) -> usize {
+        self.lora_a.dims()[1]
+    }
+
+    /// The dense update `scale · A·B`, `[in, out]`.
+    pub fn delta(&self) -> Tensor<B, 2> {
+        self.lora_a
+            .val()
+            .matmul(self.lora_b.val())
+            .mul_scalar(self.scale)
+    }
+
+    /// # Shapes
+    /// `x`: `[batch, len, in]` → `[batch, len, out]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = self
+            .dropout
+            .forward(x)
+            .matmul(self.lora_a.val().unsqueeze());
+        h.matmul(self.lora_b.val().unsqueeze())
+            .mul_scalar(self.scale)
+    }
+}
+
+/// A Linear layer (`base`) with an optional adapter: `y = W x + b + scale · B(A(dropout(x)))`.
+#[derive(Module, Debug)]
+pub struct LoraLinear<B: Backend> {
+    /// The pretrained layer (frozen while an adapter trains).
+    pub base: Linear<B>,
+    /// The adapter, if one is attached.
+    pub lora: Option<LoraAdapter<B>>,
+    merged: bool,
+}
+
+impl<B: Backend> LoraLinear<B> {
+    /// A layer without adapter.
+    pub fn new(base: Linear<B>) -> Self {
+        Self {
+            base,
+            lora: None,
+            merged: false,
+        }
+    }
+
+    /// A random-initialised `d_in → d_out` layer without adapter.
+    pub fn init(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Self {
+        Self::new(LinearConfig::new(d_in, d_out).with_bias(bias).init(device))
+    }
+
+    /// Attaches a fresh adapter (replacing any, unmerged) and freezes the base layer.
+    pub fn attach(&mut self, config: &LoraConfig) {
+        let [d_in, d_out] = self.base.weight.dims();
+        let device = self.base.weight.device();
+        self.base = self.base.clone().no_grad();
+        self.lora = Some(LoraAdapter::init(config, d_in, d_out, &device));
+        self.merged = false;
+    }
+
+    /// Whether the adapter's update is folded into `base`.
+    pub fn is_merged(&self) -> bool {
+        self.merged
+    }
+
+    /// Folds the adapter into the base weight (`W += scale·A·B`) for inference; the adapter
+    /// is kept so [`Self::unmerge`] can take it out again.
+    pub fn merge(self) -> Self {
+        self.fold(1.0, true)
+    }
+
+    /// Takes a merged adapter back out of the base weight.
+    pub fn unmerge(self) -> Self {
+        self.fold(-1.0, false)
+    }
+
+    fn fold(mut self, sign: f64, merged: bool) -> Self {
+        if self.merged == merged {
+            return self;
+        }
+        if let Some(lora) = &self.lora {
+            let delta = lora.delta().mul_scalar(sign).detach();
+            self.base.weight = self.base.weight.map(|w| {
+                let require_grad = w.is_require_grad();
+                (w + delta).detach().set_require_grad(require_grad)
+            });
+        }
+        self.merged = merged;
+        self
+    }
+
+    /// # Shapes
+    /// `x`: `[batch, len, in]` → `[batch, len, out]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lora {
+            Some(lora) if !self.merged => self.base.forward(x.clone()) + lora.forward(x),
+            _ => self.base.forward(x),
+        }
+    }
+}

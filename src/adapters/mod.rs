@@ -1,0 +1,10 @@
+//! Parameter-efficient adapters: LoRA layers, PEFT-compatible files, and the parameter sets
+//! (one per instruction group) that share one base model.
+
+mod error;
+pub mod io;
+pub mod lora;
+
+pub use error::AdapterError;
+pub use io::{NamedTensors, PeftConfig};
+pub use lora::{LoraAdapter, LoraConfig, LoraLinear};
