@@ -247,3 +247,67 @@ fn adapter_files_with_missing_or_unknown_tensors_are_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn parameter_sets_expand_retrain_and_select_over_one_base_model() {
+    use lcia::adapters::{ExpandInit, ParameterSets, SetWeights};
+    let selector: lcia::adapters::SetSelector = Llava::<AB>::is_parameter_set_tensor;
+    let model = lora_llava::<AB>();
+    let frozen = |m: &Llava<AB>| {
+        snapshot(m)
+            .into_iter()
+            .filter(|(k, _)| !Llava::<AB>::is_parameter_set_tensor(k))
+            .collect::<Vec<_>>()
+    };
+    let base = frozen(&model);
+    let of = |m: &Llava<AB>| {
+        let w = SetWeights::capture(m, selector);
+        w.paths()
+            .map(|p| values(w.get(p).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let initial = of(&model);
+    let mut sets = ParameterSets::new(&model, selector, ExpandInit::FromLatest);
+
+    let model = sets.expand("g1", model).unwrap();
+    let model = train(model, 2);
+    sets.store(&model).unwrap();
+    let g1 = of(&model);
+    assert_ne!(g1, initial);
+
+    // a new group starts from the latest trained set
+    let model = sets.expand("g2", model).unwrap();
+    assert_eq!(of(&model), g1);
+    let model = train(model, 2);
+    sets.store(&model).unwrap();
+    let g2 = of(&model);
+    assert_ne!(g2, g1);
+
+    let model = sets.select("g1", model).unwrap();
+    assert_eq!((of(&model), sets.active()), (g1.clone(), Some("g1")));
+    assert_eq!(sets.names(), vec!["g1", "g2"]);
+    assert!(sets.select("g9", model.clone()).is_err());
+    assert!(sets.expand("g1", model.clone()).is_err());
+    assert_eq!(frozen(&model), base, "the base model changed");
+    // the adapters stay trainable after being swapped in
+    assert!(
+        model.language_model.model.layers[0]
+            .self_attn
+            .q_proj
+            .lora
+            .as_ref()
+            .unwrap()
+            .lora_b
+            .val()
+            .is_require_grad()
+    );
+
+    let mut fresh = ParameterSets::new(&model, selector, ExpandInit::Fresh);
+    fresh.store(&model).unwrap_err();
+    let model = fresh.expand("new", model).unwrap();
+    assert_eq!(
+        of(&model),
+        g1,
+        "Fresh starts from the weights it was created with"
+    );
+}

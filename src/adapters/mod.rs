@@ -4,7 +4,9 @@
 mod error;
 pub mod io;
 pub mod lora;
+pub mod sets;
 
 pub use error::AdapterError;
 pub use io::{NamedTensors, PeftConfig};
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear};
+pub use sets::{ExpandInit, ParameterSets, SetSelector, SetWeights};

@@ -67,6 +67,12 @@ impl<B: Backend> Llava<B> {
         })
     }
 
+    /// Whether a module path belongs to a parameter set: the LoRA adapters and the projector
+    /// (what LCIA trains and saves per instruction group).
+    pub fn is_parameter_set_tensor(path: &str) -> bool {
+        path.contains(".lora.") || path.starts_with("multi_modal_projector.")
+    }
+
     /// The token id that stands for one image patch.
     pub fn image_token_index(&self) -> i64 {
         self.image_token_index
