@@ -25,5 +25,6 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod model;
+pub mod routing;
 
 pub use error::{Error, Result};

@@ -7,3 +7,4 @@ mod data;
 mod dema;
 mod loading;
 mod model;
+mod routing;
