@@ -53,7 +53,7 @@ fn coin_sequence_groups_as_scikit_learn_decides() {
                 .map(|r| r.as_str().unwrap())
                 .collect();
             let ins = unique_instructions(prompts, TaskKind::of_task(name), Split::Train).unwrap();
-            let decision = book.assign(&ins, tau);
+            let decision = book.assign(&lcia::routing::TfIdf, &ins, tau);
             let group = expected["group"].as_u64().unwrap() as usize;
             match (expected["decision"].as_str().unwrap(), decision) {
                 (
@@ -130,4 +130,77 @@ fn codebook_round_trips_through_json_and_reads_the_official_files() {
         book
     );
     assert!(InstructionCodebook::from_official_dir(&dir.join("nothing")).is_err());
+}
+
+#[test]
+fn router_audit_file_counts_each_group() {
+    use lcia::routing::{
+        InstructionCodebook, Router, RoutingMode, TfIdf, group_counts, read_audit, write_audit,
+    };
+    const SQA: &str = "Answer with the option's letter from the given choices directly.";
+    const VQA: &str = "Answer the question using a single word or phrase.";
+    const GRD: &str =
+        "Please provide the bounding box coordinate of the region this sentence describes";
+    let book = InstructionCodebook {
+        groups: vec![
+            vec![SQA.into()],
+            vec![VQA.into()],
+            vec!["What is the object in the image?".into()],
+            vec![GRD.into()],
+        ],
+    };
+    let router = Router::new(&book, &TfIdf, 0.30);
+    let prompts = [
+        ("q1", format!("<image>\nWhat color?\n{VQA}")),
+        ("q2", format!("<image>\nHow many?\n{VQA}")),
+        ("q3", format!("<image>\nWhich one?\nA. x\nB. y\n{SQA}")),
+        ("q4", format!("<image>\n{GRD}: the dog")),
+        (
+            "q5",
+            "<image>\nTranslate the caption into French.".to_string(),
+        ),
+        ("q6", format!("<image>\nIs it red?\n{VQA}")),
+    ];
+    let instances: Vec<(&str, &str)> = prompts.iter().map(|(i, p)| (*i, p.as_str())).collect();
+    let records = router
+        .route_dataset("MixedVQA", &instances, RoutingMode::PerInstance)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("lcia-audit-{}", std::process::id()));
+    write_audit(&dir.join("audit.jsonl"), &records).unwrap();
+    let back = read_audit(&dir.join("audit.jsonl")).unwrap();
+    assert_eq!(back, records);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
+    // identical instructions score 1.0; q4 keeps its expression (a "MixedVQA" file takes the
+    // whole last line) and still goes to grounding; q5 shares no token with any group: the
+    // latest group
+    let groups: Vec<usize> = back.iter().map(|r| r.group).collect();
+    assert_eq!(groups, vec![1, 1, 0, 3, 3, 1]);
+    assert_eq!(
+        group_counts(&back).into_iter().collect::<Vec<_>>(),
+        vec![(0, 1), (1, 3), (3, 2)]
+    );
+    assert!(back[4].fallback && back[4].similarity == 0.0);
+    for r in [&back[0], &back[1], &back[2], &back[5]] {
+        assert!(!r.fallback && (r.similarity - 1.0).abs() < 1e-12, "{r:?}");
+    }
+    assert!(!back[3].fallback && back[3].similarity > 0.30 && back[3].similarity < 1.0);
+
+    // per dataset: one group for the whole file (the mean over its 4 unique instructions)
+    let per_dataset = router
+        .route_dataset("MixedVQA", &instances, RoutingMode::PerDataset)
+        .unwrap();
+    let distinct: std::collections::BTreeSet<usize> = per_dataset.iter().map(|r| r.group).collect();
+    assert_eq!(distinct.len(), 1);
+    let empty = InstructionCodebook::new();
+    assert!(
+        Router::new(&empty, &TfIdf, 0.3)
+            .route(&[VQA.to_string()])
+            .is_err()
+    );
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::RoutingError;
-use super::tfidf::similarity_or_zero;
+use super::similarity::InstructionSimilarity;
 
 /// τ for the original CoIN instructions (`Instructions`).
 pub const TAU_ORIGIN: f64 = 0.90;
@@ -128,14 +128,18 @@ impl InstructionCodebook {
     }
 
     /// Mean pairwise similarity of `instructions` to each group.
-    pub fn similarities(&self, instructions: &[String]) -> Vec<f64> {
+    pub fn similarities(
+        &self,
+        sim: &dyn InstructionSimilarity,
+        instructions: &[String],
+    ) -> Vec<f64> {
         self.groups
             .iter()
             .map(|group| {
                 let pairs = (instructions.len() * group.len()).max(1) as f64;
                 let total: f64 = instructions
                     .iter()
-                    .flat_map(|c| group.iter().map(move |h| similarity_or_zero(c, h)))
+                    .flat_map(|c| group.iter().map(move |h| sim.similarity(c, h)))
                     .sum();
                 total / pairs
             })
@@ -143,8 +147,12 @@ impl InstructionCodebook {
     }
 
     /// The most similar group and its similarity (ties: the lower index), if any group exists.
-    pub fn best(&self, instructions: &[String]) -> Option<(usize, f64)> {
-        self.similarities(instructions)
+    pub fn best(
+        &self,
+        sim: &dyn InstructionSimilarity,
+        instructions: &[String],
+    ) -> Option<(usize, f64)> {
+        self.similarities(sim, instructions)
             .into_iter()
             .enumerate()
             .fold(None, |best, (k, s)| match best {
@@ -155,8 +163,13 @@ impl InstructionCodebook {
 
     /// The decision for a training task's instructions at threshold `tau`, without changing
     /// the codebook.
-    pub fn decide(&self, instructions: &[String], tau: f64) -> Decision {
-        match self.best(instructions) {
+    pub fn decide(
+        &self,
+        sim: &dyn InstructionSimilarity,
+        instructions: &[String],
+        tau: f64,
+    ) -> Decision {
+        match self.best(sim, instructions) {
             Some((group, similarity)) if similarity >= tau => {
                 Decision::Retrain { group, similarity }
             }
@@ -169,8 +182,13 @@ impl InstructionCodebook {
 
     /// Decides and records: a retrained group gains the instructions it lacks, an expansion
     /// adds a group of all of them.
-    pub fn assign(&mut self, instructions: &[String], tau: f64) -> Decision {
-        let decision = self.decide(instructions, tau);
+    pub fn assign(
+        &mut self,
+        sim: &dyn InstructionSimilarity,
+        instructions: &[String],
+        tau: f64,
+    ) -> Decision {
+        let decision = self.decide(sim, instructions, tau);
         match decision {
             Decision::Retrain { group, .. } => {
                 for ins in instructions {

@@ -3,7 +3,11 @@
 
 pub mod codebook;
 mod error;
+pub mod router;
+pub mod similarity;
 pub mod tfidf;
 
 pub use codebook::{Decision, InstructionCodebook, Split, TAU_DIVERSE, TAU_ORIGIN, TaskKind};
 pub use error::RoutingError;
+pub use router::{AuditRecord, Router, RoutingMode, group_counts, read_audit, write_audit};
+pub use similarity::{InstructionSimilarity, SimilarityKind, TfIdf};
