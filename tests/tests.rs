@@ -5,6 +5,7 @@ mod balanced_ema;
 mod common;
 mod data;
 mod dema;
+mod embedding;
 mod loading;
 mod model;
 mod routing;

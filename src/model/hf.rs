@@ -64,6 +64,7 @@ const MODULE_REMAP: &[(&str, &str)] = &[
 /// Tensors that checkpoints carry and the models deliberately do not use: RoPE caches of old
 /// Llama files, and the text half of a full `CLIPModel` when only its vision tower is loaded.
 const IGNORED_PREFIXES: &[&str] = &[
+    "pooler.",
     "text_model.",
     "text_projection.",
     "visual_projection.",
@@ -212,13 +213,23 @@ fn ignored(name: &str) -> bool {
 /// Loads every parameter of `module` from the checkpoint in `dir`, strictly: a parameter no
 /// file provides, a tensor no parameter takes (other than the ignored ones) and a shape
 /// mismatch are errors naming the tensor and the file.
-pub fn load_weights<B: Backend, M: Module<B>>(mut module: M, dir: &Path) -> Result<M, ModelError> {
+pub fn load_weights<B: Backend, M: Module<B>>(module: M, dir: &Path) -> Result<M, ModelError> {
+    load_weights_with(module, dir, &[])
+}
+
+/// [`load_weights`] with extra (regex, replacement) remaps applied after the built-in ones,
+/// for modules whose names differ from their checkpoint's (e.g. a BERT encoder).
+pub fn load_weights_with<B: Backend, M: Module<B>>(
+    mut module: M,
+    dir: &Path,
+    extra_remap: &[(&str, &str)],
+) -> Result<M, ModelError> {
     let files = weight_files(dir)?;
     let mut still_missing: Option<BTreeSet<String>> = None;
     for file in &files {
         let names = tensor_names(file)?;
         let layout = KeyLayout::detect(names.iter().map(String::as_str));
-        let table = [layout.remap_table(), MODULE_REMAP].concat();
+        let table = [layout.remap_table(), MODULE_REMAP, extra_remap].concat();
         let remap = KeyRemapper::from_patterns(table).map_err(|e| ModelError::Weights {
             file: file.clone(),
             message: format!("remap table: {e}"),
