@@ -126,3 +126,26 @@ fn corrupt_image_is_a_clear_error() {
         "{missing}"
     );
 }
+
+#[test]
+fn padding_and_truncation_stored_in_the_file_are_ignored() {
+    // all-MiniLM-L6-v2's tokenizer.json pads every input to 128: ids must stay the text's own
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(asset("tiny-tokenizer/tokenizer.json")).unwrap(),
+    )
+    .unwrap();
+    json["padding"] = serde_json::json!({"strategy": {"Fixed": 32}, "direction": "Right",
+        "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "<unk>"});
+    json["truncation"] = serde_json::json!({"max_length": 3, "strategy": "LongestFirst", "stride": 0,
+        "direction": "Right"});
+    let path =
+        std::env::temp_dir().join(format!("lcia-padded-tokenizer-{}.json", std::process::id()));
+    std::fs::write(&path, json.to_string()).unwrap();
+    let padded = TextTokenizer::from_file(&path).unwrap();
+    let text = "What color is the bus?";
+    assert_eq!(
+        padded.encode(text, true).unwrap(),
+        tokenizer().encode(text, true).unwrap()
+    );
+    assert_eq!(padded.encode(text, true).unwrap().len(), 7);
+}

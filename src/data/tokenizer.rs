@@ -28,11 +28,21 @@ impl std::fmt::Debug for TextTokenizer {
 
 impl TextTokenizer {
     /// Loads `tokenizer.json`; BOS and EOS are `<s>`/`</s>` when present (Llama-2 style).
+    /// Padding and truncation settings stored in the file are switched off: callers pad and
+    /// truncate batches themselves (and a fixed padding would otherwise be taken for text).
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let mut inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| DataError::Tokenizer {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let bos = inner.token_to_id("<s>");
         let eos = inner.token_to_id("</s>");
         Ok(Self {

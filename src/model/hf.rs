@@ -70,7 +70,7 @@ const IGNORED_PREFIXES: &[&str] = &[
     "visual_projection.",
     "logit_scale",
 ];
-const IGNORED_SUFFIXES: &[&str] = &["rotary_emb.inv_freq"];
+const IGNORED_SUFFIXES: &[&str] = &["rotary_emb.inv_freq", "embeddings.position_ids"];
 
 impl KeyLayout {
     /// The remap table of this layout.

@@ -38,7 +38,9 @@ impl<B: Backend> SentenceEncoder<B> {
         }
     }
 
-    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `dir`.
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `dir`; inputs are
+    /// truncated to `max_seq_length` of `sentence_bert_config.json` when present (256 for
+    /// all-MiniLM-L6-v2), else to the model's position limit.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self, RoutingError> {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
