@@ -30,3 +30,18 @@ pub enum SimilarityKind {
         model_dir: std::path::PathBuf,
     },
 }
+
+impl SimilarityKind {
+    /// The measure this names, on backend `B` for embeddings.
+    pub fn build<B: burn::prelude::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Box<dyn InstructionSimilarity>, super::RoutingError> {
+        Ok(match self {
+            SimilarityKind::TfIdf => Box::new(TfIdf),
+            SimilarityKind::Embedding { model_dir } => {
+                Box::new(super::embedding::SentenceEncoder::<B>::load(model_dir, device)?)
+            }
+        })
+    }
+}
