@@ -39,9 +39,9 @@ impl SimilarityKind {
     ) -> Result<Box<dyn InstructionSimilarity>, super::RoutingError> {
         Ok(match self {
             SimilarityKind::TfIdf => Box::new(TfIdf),
-            SimilarityKind::Embedding { model_dir } => {
-                Box::new(super::embedding::SentenceEncoder::<B>::load(model_dir, device)?)
-            }
+            SimilarityKind::Embedding { model_dir } => Box::new(
+                super::embedding::SentenceEncoder::<B>::load(model_dir, device)?,
+            ),
         })
     }
 }
