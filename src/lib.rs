@@ -23,6 +23,7 @@ pub mod adapters;
 pub mod continual;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod io;
 pub mod model;
 pub mod routing;
