@@ -149,3 +149,58 @@ fn padding_and_truncation_stored_in_the_file_are_ignored() {
     );
     assert_eq!(padded.encode(text, true).unwrap().len(), 7);
 }
+
+#[test]
+fn vicuna_prompt_and_label_masking_follow_preprocess_v1() {
+    use lcia::data::template::{IGNORE_INDEX, VICUNA_SYSTEM, move_image_to_front};
+    use lcia::data::{Role, Turn, preprocess_v1, vicuna_v1_prompt};
+    let turns = vec![
+        Turn {
+            role: Role::Human,
+            value: move_image_to_front("What color is the bus?\n<image>"),
+        },
+        Turn {
+            role: Role::Gpt,
+            value: "Red".into(),
+        },
+    ];
+    let prompt = vicuna_v1_prompt(&turns);
+    assert_eq!(
+        prompt,
+        format!("{VICUNA_SYSTEM} USER: <image>\nWhat color is the bus? ASSISTANT: Red</s>")
+    );
+    let tok = tokenizer();
+    let ex = preprocess_v1(&tok, &turns, Some(999), 2048).unwrap();
+    assert_eq!(ex.ids.len(), ex.labels.len());
+    assert_eq!(ex.ids[0], 1);
+    assert_eq!(ex.ids.iter().filter(|&&t| t == 999).count(), 1);
+    let supervised: Vec<u32> = ex
+        .labels
+        .iter()
+        .filter(|&&l| l != IGNORE_INDEX)
+        .map(|&l| l as u32)
+        .collect();
+    // the round lengths add up with this tokenizer; the answer and the EOS are supervised,
+    // nothing of the question (the "- 2" offset assumes SentencePiece merging the space after
+    // "ASSISTANT:" into the answer; here one separator token stays supervised)
+    assert!(!ex.mismatch);
+    assert_eq!(*supervised.last().unwrap(), 2, "EOS supervised");
+    assert_eq!(supervised.len(), 4);
+    let text = tok.decode(&supervised, false).unwrap();
+    assert!(text.contains("Red") && !text.contains("bus"), "{text:?}");
+    // a conversation whose round lengths cannot add up is masked whole
+    let two_images = vec![
+        Turn {
+            role: Role::Human,
+            value: "<image>\nA<image>".into(),
+        },
+        Turn {
+            role: Role::Gpt,
+            value: "B".into(),
+        },
+    ];
+    let odd = preprocess_v1(&tok, &two_images, Some(999), 2048).unwrap();
+    assert_eq!(odd.mismatch, odd.labels.iter().all(|&l| l == IGNORE_INDEX));
+    let truncated = preprocess_v1(&tok, &turns, Some(999), 5).unwrap();
+    assert_eq!((truncated.ids.len(), truncated.labels.len()), (5, 5));
+}
