@@ -9,3 +9,4 @@ mod embedding;
 mod loading;
 mod model;
 mod routing;
+mod scorers;
