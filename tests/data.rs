@@ -204,3 +204,62 @@ fn vicuna_prompt_and_label_masking_follow_preprocess_v1() {
     let truncated = preprocess_v1(&tok, &turns, Some(999), 5).unwrap();
     assert_eq!((truncated.ids.len(), truncated.labels.len()), (5, 5));
 }
+
+fn scratch_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lcia-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn training_records_are_validated_with_file_and_index() {
+    use lcia::data::load_train_records;
+    let json = r#"[
+  {"id": "a", "image": "x.png", "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A"}]},
+  {"id": 7, "image": "missing.png", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "B"}]},
+  {"id": "c", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "  "}]},
+  {"id": "d", "conversations": [{"from": "human", "value": "Q"}]},
+  {"id": "e", "conversations": [{"from": "robot", "value": "Q"}, {"from": "gpt", "value": "B"}]}
+]"#;
+    let path = scratch_file("train.json", json);
+    let root = path.parent().unwrap().join("images");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("x.png"), b"").unwrap();
+    let (kept, report) = load_train_records(&path, Some(&root), false).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, "a");
+    let skipped: Vec<usize> = report.skipped.iter().map(|(i, _)| *i).collect();
+    assert_eq!(skipped, vec![1, 2, 3, 4]);
+    assert!(report.skipped[0].1.contains("missing.png"));
+    assert!(report.skipped[1].1.contains("empty answer"));
+    assert!(report.skipped[3].1.contains("robot"));
+    let err = load_train_records(&path, Some(&root), true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train.json: record 1:") && err.contains("missing.png"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    use lcia::data::{load_test_records, load_train_records};
+    let path = scratch_file(
+        "bad.json",
+        "[\n  {\"id\": \"a\",\n   \"conversations\": [}\n]",
+    );
+    let err = load_train_records(&path, None, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.json:3:"), "{err}");
+    let path = scratch_file(
+        "test.json",
+        r#"[{"question_id": 12, "text": "Q", "answer": "yes", "image": "i.jpg"}]"#,
+    );
+    let records = load_test_records(&path).unwrap();
+    assert_eq!(records[0].question_id, "12");
+    assert_eq!(records[0].extra["answer"], "yes");
+}

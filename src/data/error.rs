@@ -21,4 +21,27 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// A JSON file is unreadable or malformed (line and column from the parser; 0 when the
+    /// file could not be read at all).
+    #[error("{path}:{line}:{column}: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// One record of a data file is unusable.
+    #[error("{path}: record {index}: {message}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// 0-based index of the record.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
