@@ -42,6 +42,17 @@ fn lora_llava<Bk: Backend>() -> Llava<Bk> {
     model
 }
 
+/// The first adapter's B matrix (layer 0, q_proj).
+fn first_lora_b<Bk: Backend>(model: &Llava<Bk>) -> Tensor<Bk, 2> {
+    let q_proj = &model.language_model.model.layers[0].self_attn.q_proj;
+    q_proj
+        .lora
+        .as_ref()
+        .expect("an adapter on q_proj")
+        .lora_b
+        .val()
+}
+
 /// A few AdamW steps on the reference batch, so B is no longer zero.
 fn train(mut model: Llava<AB>, steps: usize) -> Llava<AB> {
     let fx = Fixture::open("tiny-hf/hub-layout/reference.safetensors");
@@ -104,16 +115,7 @@ fn one_step_changes_only_the_adapters_and_the_projector() {
 #[test]
 fn parameter_set_round_trips_bit_exactly_and_merging_keeps_the_logits() {
     let trained = train(lora_llava::<AB>(), 3).valid();
-    let b = values(
-        &trained.language_model.model.layers[0]
-            .self_attn
-            .q_proj
-            .lora
-            .as_ref()
-            .unwrap()
-            .lora_b
-            .val(),
-    );
+    let b = values(&first_lora_b(&trained));
     assert!(b.iter().any(|v| *v != 0.0), "training left B at zero");
     let dir = scratch("roundtrip");
     let config = PeftConfig::new(&lora_config(), &LLAMA_LORA_TARGETS);
@@ -290,17 +292,7 @@ fn parameter_sets_expand_retrain_and_select_over_one_base_model() {
     assert!(sets.expand("g1", model.clone()).is_err());
     assert_eq!(frozen(&model), base, "the base model changed");
     // the adapters stay trainable after being swapped in
-    assert!(
-        model.language_model.model.layers[0]
-            .self_attn
-            .q_proj
-            .lora
-            .as_ref()
-            .unwrap()
-            .lora_b
-            .val()
-            .is_require_grad()
-    );
+    assert!(first_lora_b(&model).is_require_grad());
 
     let mut fresh = ParameterSets::new(&model, selector, ExpandInit::Fresh);
     fresh.store(&model).unwrap_err();
