@@ -1,5 +1,6 @@
 //! Inputs: tokenization and image preprocessing.
 
+pub mod batcher;
 mod error;
 pub mod image;
 pub mod record;
