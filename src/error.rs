@@ -16,6 +16,52 @@ pub enum Error {
         /// The underlying error.
         error: std::io::Error,
     },
+    /// Input data could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A model could not be built, loaded or run.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// A parameter set could not be saved, loaded or selected.
+    #[error(transparent)]
+    Adapter(#[from] crate::adapters::AdapterError),
+    /// Instruction grouping or routing failed.
+    #[error(transparent)]
+    Routing(#[from] crate::routing::RoutingError),
+    /// A run configuration is invalid (the file, and what is wrong).
+    #[error("{path}: {message}")]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A run directory cannot be used (resume, evaluation or a checkpoint check failed).
+    #[error("{path}: {message}")]
+    Run {
+        /// The run or checkpoint directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            error,
+        }
+    }
+
+    /// A problem with a run directory.
+    pub fn run(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::Run {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
 }
 
 /// `Result` with [`Error`].

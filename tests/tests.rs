@@ -8,5 +8,6 @@ mod dema;
 mod embedding;
 mod loading;
 mod model;
+mod pipeline;
 mod routing;
 mod scorers;

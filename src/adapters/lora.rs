@@ -162,3 +162,49 @@ impl<B: Backend> LoraLinear<B> {
         }
     }
 }
+
+struct Reseed {
+    seed: u64,
+    path: Vec<String>,
+}
+
+impl<B: Backend> burn::module::ModuleMapper<B> for Reseed {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let path = self.path.join(".");
+        if !path.ends_with("lora_a") {
+            return param;
+        }
+        // FNV-1a of the path, so every adapter draws its own stream.
+        let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut rng = crate::rng::SplitMix64::new(self.seed ^ hash);
+        param.map(|current| {
+            let dims = current.dims();
+            let bound = 1.0 / (dims[0] as f64).sqrt();
+            let n = current.shape().num_elements();
+            let values: Vec<f32> = (0..n)
+                .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)
+                .collect();
+            let require_grad = current.is_require_grad();
+            Tensor::<B, D>::from_data(TensorData::new(values, dims), &current.device())
+                .set_require_grad(require_grad)
+        })
+    }
+}
+
+/// Re-draws every adapter's `lora_a` (the same U(−1/√d_in, 1/√d_in) as
+/// [`LoraAdapter::init`]) from a seeded generator, one stream per module path, so a run's
+/// initial adapters are the same on every backend and in every process.
+pub fn reseed_lora<B: Backend, M: Module<B>>(module: M, seed: u64) -> M {
+    module.map(&mut Reseed {
+        seed,
+        path: Vec::new(),
+    })
+}

@@ -14,6 +14,7 @@ pub type SetSelector = fn(&str) -> bool;
 
 /// How a new parameter set starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExpandInit {
     /// From the most recently trained set, as the official code does (a new group's output
     /// directory starts from the previous task's checkpoint; METHOD.md §3.4-3.5).
@@ -189,6 +190,23 @@ impl<B: Backend> ParameterSets<B> {
         })?;
         self.active = Some(i);
         Ok(self.sets[i].1.apply(model))
+    }
+
+    /// Adds or replaces set `name` with `weights` as if it had just been trained and stored (it
+    /// becomes active and the latest); restores sets from checkpoints when a run resumes.
+    pub fn put(&mut self, name: &str, weights: SetWeights<B>) {
+        let i = match self.index(name) {
+            Some(i) => {
+                self.sets[i].1 = weights;
+                i
+            }
+            None => {
+                self.sets.push((name.to_string(), weights));
+                self.sets.len() - 1
+            }
+        };
+        self.active = Some(i);
+        self.last_stored = Some(i);
     }
 
     /// Copies `model`'s selected tensors into the active set (after training it).

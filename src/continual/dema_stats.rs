@@ -1,6 +1,6 @@
 //! Where each EMA coefficient came from, and counts of them for logs and reports.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why the balanced coefficient was replaced by the fallback weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -101,7 +101,7 @@ impl DemaStep {
 }
 
 /// Fallback steps by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FallbackCounts {
     /// See [`FallbackReason::FirstStep`].
     pub first_step: u64,
@@ -141,7 +141,7 @@ impl FallbackCounts {
 }
 
 /// Counts of per-tensor EMA steps by source, and the range of the dynamic coefficients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DemaStats {
     /// Steps that used the balanced coefficient.
     pub dynamic: u64,

@@ -1,9 +1,18 @@
 //! Continual tuning: the balanced EMA (DEMA) that consolidates each task's weights.
 
 mod balanced_ema;
+pub mod config;
 mod dema;
 mod dema_stats;
+mod grads;
+pub mod manifest;
+mod progress;
+pub mod run_report;
+pub mod runner;
+pub mod schedule;
+pub mod setup;
 mod trace;
+pub mod trainer;
 
 pub use balanced_ema::{BalancedEma, StepGradients, TensorStep};
 pub use dema::{
@@ -11,4 +20,6 @@ pub use dema::{
     PendingStep, balanced_alpha,
 };
 pub use dema_stats::{AlphaSource, DemaStats, DemaStep, FallbackCounts, FallbackReason};
+pub use runner::{RunOptions, RunOutcome, run};
 pub use trace::{AlphaTrace, TensorSummary};
+pub use trainer::{StepRecord, TrainConfig, TrainReport, train_task};

@@ -5,6 +5,7 @@ mod error;
 pub mod image;
 pub mod record;
 pub mod resample;
+pub mod sample;
 pub mod tasks;
 pub mod template;
 pub mod tokenizer;

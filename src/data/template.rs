@@ -24,7 +24,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    /// The speaker as written in the `vicuna_v1` prompt (`USER`, `ASSISTANT`).
+    pub fn name(self) -> &'static str {
         match self {
             Role::Human => "USER",
             Role::Gpt => "ASSISTANT",

@@ -1,9 +1,15 @@
-//! Evaluation: per-task scorers, the VQA answer normalisation, the accuracy matrix and its
-//! continual-learning metrics.
+//! Evaluation: per-task scorers, the VQA answer normalisation, model → predictions, the
+//! accuracy matrix and its continual-learning metrics, and the reports.
 
+pub mod evaluate;
 pub mod matrix;
+pub mod plot;
+pub mod report;
 pub mod scorers;
+pub mod task_score;
 pub mod vqa_normalize;
 
+pub use evaluate::{EvalContext, Prediction, TaskEval, TaskSpec, evaluate_task, write_predictions};
 pub use matrix::{AccuracyMatrix, ContinualMetrics};
 pub use scorers::ScorerMode;
+pub use task_score::{ScorerKind, score_instance};

@@ -9,6 +9,7 @@ use super::vqa_normalize::vqa_soft_accuracy;
 
 /// Official behaviour, or the repaired one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScorerMode {
     /// As the official CoIN evaluation scripts score.
     Official,

@@ -70,7 +70,7 @@ impl<B: Backend> Llava<B> {
     /// Whether a module path belongs to a parameter set: the LoRA adapters and the projector
     /// (what LCIA trains and saves per instruction group).
     pub fn is_parameter_set_tensor(path: &str) -> bool {
-        path.contains(".lora.") || path.starts_with("multi_modal_projector.")
+        is_parameter_set_path(path)
     }
 
     /// The token id that stands for one image patch.
@@ -205,6 +205,12 @@ impl<B: Backend> Llava<B> {
         let loss = causal_lm_loss(logits.clone(), labels);
         Ok((logits, loss))
     }
+}
+
+/// Whether a module path of a [`Llava`] belongs to a parameter set (LoRA adapters and the
+/// projector); a [`crate::adapters::SetSelector`].
+pub fn is_parameter_set_path(path: &str) -> bool {
+    path.contains(".lora.") || path.starts_with("multi_modal_projector.")
 }
 
 /// Replaces each `placeholder` (e.g. [`IMAGE_PLACEHOLDER_ID`]) by `tokens` copies of

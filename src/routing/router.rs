@@ -15,6 +15,7 @@ use super::similarity::InstructionSimilarity;
 
 /// Granularity of the allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RoutingMode {
     /// Each instance by its own instruction (the paper's claim).
     PerInstance,

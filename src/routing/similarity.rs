@@ -20,9 +20,11 @@ impl InstructionSimilarity for TfIdf {
 
 /// Which similarity a run uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
 pub enum SimilarityKind {
     /// [`TfIdf`] (the official measure).
     #[default]
+    #[serde(rename = "tfidf")]
     TfIdf,
     /// Cosine of sentence embeddings from a BERT-style encoder in this directory.
     Embedding {

@@ -1,0 +1,127 @@
+//! The reports of a run directory, rewritten after every task: `matrix.csv`, `metrics.json`,
+//! `report.md` (lineage, matrix, metrics) and `plots/` (accuracy heatmap, loss, α).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::manifest::{Manifest, read_json};
+use super::trainer::StepRecord;
+use crate::eval::AccuracyMatrix;
+use crate::eval::plot::{heatmap, line_chart};
+use crate::eval::report::{matrix_markdown, metrics_markdown, write_matrix_files};
+use crate::routing::Decision;
+
+/// The training steps of each finished task, read back from `tasks/NN-name/steps.json`.
+pub fn read_steps(
+    out: &Path,
+    manifest: &Manifest,
+) -> crate::Result<Vec<(String, Vec<StepRecord>)>> {
+    manifest
+        .finished
+        .iter()
+        .map(|r| {
+            let dir = out
+                .join("tasks")
+                .join(format!("{:02}-{}", r.index + 1, r.task));
+            Ok((r.task.clone(), read_json(&dir.join("steps.json"))?))
+        })
+        .collect()
+}
+
+/// The lineage table: task, group, decision, EMA, parent, steps, loss, speed, α use.
+pub fn lineage_markdown(manifest: &Manifest) -> String {
+    let mut out = String::from(
+        "| # | task | group | decision | EMA | parent | steps | final loss | tokens/s | dynamic α / fallback |\n|---:|---|---:|---|---|---|---:|---:|---:|---|\n",
+    );
+    for r in &manifest.finished {
+        let decision = match r.decision {
+            Decision::Retrain { similarity, .. } => {
+                format!("retrain (sim {:.3})", similarity + 0.0)
+            }
+            Decision::Expand {
+                best_similarity: Some(s),
+                ..
+            } => format!("expand (best sim {:.3})", s + 0.0),
+            Decision::Expand { .. } => "expand (first)".into(),
+        };
+        let alpha = r.dema.map_or("-".into(), |d| {
+            format!("{} / {}", d.dynamic, d.fallback.total())
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {decision} | {} | {} | {} | {} | {:.0} | {alpha} |",
+            r.index + 1,
+            r.task,
+            r.decision.group(),
+            if r.ema { "on" } else { "off" },
+            r.parent,
+            r.steps,
+            r.final_loss.map_or("-".into(), |l| format!("{l:.4}")),
+            r.tokens_per_second,
+        );
+    }
+    out
+}
+
+/// Writes every report of the run into `out`.
+pub fn write_run_reports(
+    out: &Path,
+    manifest: &Manifest,
+    matrix: &AccuracyMatrix,
+) -> crate::Result<()> {
+    write_matrix_files(out, matrix, manifest.scorer_mode)?;
+    let mut md = format!(
+        "# Continual run\n\nScorers: {:?}. Accuracy in %, A[j][i] = accuracy on task i after training task j.\n\n## Accuracy matrix\n\n{}\n",
+        manifest.scorer_mode,
+        matrix_markdown(matrix)
+    );
+    if let Some(metrics) = matrix.metrics() {
+        let _ = write!(
+            md,
+            "## Metrics (over {} stage(s))\n\n{}\n",
+            matrix.rows.len(),
+            metrics_markdown(&metrics)
+        );
+    }
+    let _ = write!(md, "## Lineage\n\n{}\n", lineage_markdown(manifest));
+    md.push_str("## Plots\n\n![accuracy](plots/accuracy_matrix.png)\n![loss](plots/loss.png)\n![alpha](plots/alpha.png)\n");
+    crate::io::write_atomic(&out.join("report.md"), md.as_bytes())?;
+
+    let plots = out.join("plots");
+    heatmap(&plots.join("accuracy_matrix.png"), matrix)?;
+    let steps = read_steps(out, manifest)?;
+    let mut offset = 0.0;
+    let mut loss = Vec::new();
+    let mut alpha = Vec::new();
+    for (task, records) in &steps {
+        loss.push((
+            task.clone(),
+            records
+                .iter()
+                .map(|s| (offset + s.step as f64, s.loss))
+                .collect(),
+        ));
+        let mean: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|s| s.alpha.map(|(_, m, _)| (offset + s.step as f64, m)))
+            .collect();
+        if !mean.is_empty() {
+            alpha.push((task.clone(), mean));
+        }
+        offset += records.len() as f64;
+    }
+    line_chart(
+        &plots.join("loss.png"),
+        "Training loss",
+        "optimizer step (all tasks)",
+        "loss",
+        &loss,
+    )?;
+    line_chart(
+        &plots.join("alpha.png"),
+        "Mean balanced α per step (dynamic tensors)",
+        "optimizer step (all tasks)",
+        "α",
+        &alpha,
+    )
+}

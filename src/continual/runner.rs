@@ -1,0 +1,438 @@
+//! The whole task sequence: per task, decide the group, train it (with the EMA when the
+//! method says so), checkpoint it, evaluate every task seen so far, and commit the manifest;
+//! `resume` continues after the last committed task.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::config::{EmaWhen, ResolvedTask, RunConfig};
+use super::manifest::{BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file};
+use super::setup::{build_model, image_tokens, llava_config, load_samples, lora_config};
+use super::trainer::{TrainConfig, TrainReport, train_task};
+use crate::adapters::{ParameterSets, PeftConfig, SetWeights};
+use crate::data::{ImagePreprocess, TestRecord, load_test_records};
+use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
+use crate::model::Llava;
+use crate::model::llava::is_parameter_set_path;
+use crate::routing::codebook::unique_instructions;
+use crate::routing::{
+    AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
+    write_audit,
+};
+
+/// How to treat an existing run directory, and where to stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Continue after the last finished task of the directory's manifest.
+    pub resume: bool,
+    /// Stop after this many tasks in total have finished.
+    pub stop_after: Option<usize>,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The accuracy matrix so far.
+    pub matrix: AccuracyMatrix,
+    /// The manifest as committed.
+    pub manifest: Manifest,
+}
+
+/// The name of group `g`'s parameter set.
+pub fn group_name(group: usize) -> String {
+    format!("group-{group}")
+}
+
+struct State<B: AutodiffBackend> {
+    model: Llava<B>,
+    sets: ParameterSets<B>,
+    codebook: InstructionCodebook,
+    matrix: AccuracyMatrix,
+    manifest: Manifest,
+}
+
+fn task_dir(out: &Path, index: usize, task: &str) -> PathBuf {
+    out.join("tasks").join(format!("{:02}-{task}", index + 1))
+}
+
+/// Runs (or resumes) the configured task sequence into `out`.
+pub fn run<B: AutodiffBackend>(
+    config_path: &Path,
+    config: &RunConfig,
+    out: &Path,
+    options: &RunOptions,
+    device: &B::Device,
+) -> crate::Result<RunOutcome> {
+    let tasks = config.resolve_tasks(config_path)?;
+    for task in &tasks {
+        for file in [&task.train_file, &task.spec.test_file] {
+            if !file.is_file() {
+                return Err(crate::Error::run(
+                    file,
+                    format!("file of task '{}' not found", task.spec.name),
+                ));
+            }
+        }
+    }
+    let llava = llava_config(&config.model.dir)?;
+    let tokens = image_tokens(&llava);
+    let tokenizer = super::setup::tokenizer(config)?;
+    let base = BaseModel::identify(&config.model.dir)?;
+    let config_hash =
+        sha256_bytes(&serde_json::to_vec(config).map_err(|e| crate::Error::run(config_path, e))?);
+    let similarity = config.method.similarity.build::<B>(device)?;
+    let model = build_model::<B>(config, device)?;
+    let fresh = Manifest {
+        version: 1,
+        config_hash,
+        base_model: base,
+        tasks: tasks.iter().map(|t| t.spec.name.clone()).collect(),
+        scorer_mode: config.eval.mode,
+        finished: Vec::new(),
+    };
+    let mut state = open_state(config, out, options, model, fresh)?;
+    let ctx = EvalContext {
+        tokenizer: &tokenizer,
+        image_tokens: tokens,
+        image_size: llava.vision_config.image_size,
+        batch_size: config.eval.batch_size,
+        mode: config.eval.mode,
+    };
+    let peft = PeftConfig::new(
+        &lora_config(config),
+        &config
+            .lora
+            .targets
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    for index in state.manifest.finished.len()..tasks.len() {
+        if options.stop_after.is_some_and(|n| index >= n) {
+            break;
+        }
+        let started = Instant::now();
+        let task = &tasks[index];
+        let name = task.spec.name.as_str();
+        let (records, samples, skipped) =
+            load_samples(&task.train_file, config, &tokenizer, tokens)?;
+        let prompts = records
+            .iter()
+            .filter_map(|r| r.conversations.first().map(|t| t.value.as_str()));
+        let instructions = unique_instructions(prompts, TaskKind::of_task(name), Split::Train)?;
+        let decision = decide(
+            config,
+            &mut state.codebook,
+            similarity.as_ref(),
+            &instructions,
+            index,
+        );
+        let group = decision.group();
+        let parent = parent_of(config, &state.manifest, &decision);
+        state.model = match decision {
+            Decision::Expand { .. } => state.sets.expand(&group_name(group), state.model)?,
+            Decision::Retrain { .. } => state.sets.select(&group_name(group), state.model)?,
+        };
+        let dema = config.method.dema().filter(|_| {
+            config.method.ema_when == EmaWhen::Always
+                || matches!(decision, Decision::Retrain { .. })
+        });
+        log::info!(
+            "task {}/{} {name}: {} samples, {decision:?}, EMA {}",
+            index + 1,
+            tasks.len(),
+            samples.len(),
+            if dema.is_some() { "on" } else { "off" }
+        );
+        B::seed(device, config.train.seed.wrapping_add(index as u64));
+        let train = TrainConfig {
+            seed: config.train.seed.wrapping_add(index as u64),
+            ..config.train.clone()
+        };
+        let images = ImagePreprocess::llava(llava.vision_config.image_size);
+        let (model, report) = train_task(
+            state.model,
+            &samples,
+            &train,
+            dema.as_ref(),
+            &images,
+            0,
+            device,
+        )?;
+        state.model = model;
+        state.sets.store(&state.model)?;
+
+        let dir = task_dir(out, index, name);
+        let checkpoint = format!("checkpoints/{:02}-{name}", index + 1);
+        let checkpoint_dir = out.join(&checkpoint);
+        state.model.save_parameter_set(&checkpoint_dir, &peft)?;
+        let info = CheckpointInfo {
+            base_model: state.manifest.base_model.clone(),
+            task: name.to_string(),
+            group,
+        };
+        info.write(&checkpoint_dir)?;
+        write_training_logs(&dir, &report)?;
+
+        let row = evaluate_seen(
+            &mut state,
+            &tasks[..=index],
+            config,
+            &ctx,
+            similarity.as_ref(),
+            &dir,
+        )?;
+        state.codebook.save(&dir.join("codebook.json"))?;
+        state
+            .matrix
+            .push_row(row.clone())
+            .map_err(|e| crate::Error::run(out, e))?;
+        state.manifest.finished.push(TaskRecord {
+            index,
+            task: name.to_string(),
+            decision,
+            ema: dema.is_some(),
+            checkpoint,
+            parent,
+            train_sha256: sha256_file(&task.train_file)?,
+            test_sha256: sha256_file(&task.spec.test_file)?,
+            train_samples: samples.len(),
+            skipped,
+            steps: report.steps.len(),
+            final_loss: report.steps.last().map(|s| s.loss),
+            tokens_per_second: report.tokens_per_second,
+            dema: report.dema,
+            accuracies: row,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        state.manifest.write(out)?;
+        super::run_report::write_run_reports(out, &state.manifest, &state.matrix)?;
+        log::info!(
+            "task {name} done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(RunOutcome {
+        matrix: state.matrix,
+        manifest: state.manifest,
+    })
+}
+
+fn decide(
+    config: &RunConfig,
+    codebook: &mut InstructionCodebook,
+    similarity: &dyn InstructionSimilarity,
+    instructions: &[String],
+    index: usize,
+) -> Decision {
+    if config.method.grouping {
+        return codebook.assign(similarity, instructions, config.method.tau);
+    }
+    if codebook.groups.is_empty() {
+        codebook.groups.push(Vec::new());
+    }
+    for instruction in instructions {
+        if !codebook.groups[0].contains(instruction) {
+            codebook.groups[0].push(instruction.clone());
+        }
+    }
+    match index {
+        0 => Decision::Expand {
+            group: 0,
+            best_similarity: None,
+        },
+        _ => Decision::Retrain {
+            group: 0,
+            similarity: 1.0,
+        },
+    }
+}
+
+fn parent_of(config: &RunConfig, manifest: &Manifest, decision: &Decision) -> String {
+    let latest_of = |group: usize| {
+        manifest
+            .group_checkpoints()
+            .into_iter()
+            .find(|(g, _)| *g == group)
+            .map(|(_, c)| c)
+    };
+    let start = match decision {
+        Decision::Retrain { group, .. } => latest_of(*group),
+        Decision::Expand { .. } => match config.method.expand_init {
+            crate::adapters::ExpandInit::FromLatest => {
+                manifest.finished.last().map(|r| r.checkpoint.clone())
+            }
+            crate::adapters::ExpandInit::Fresh => None,
+        },
+    };
+    start.unwrap_or_else(|| "initial".into())
+}
+
+/// A fresh state (the initial adapters saved to `out/initial`) or the state of a committed run.
+fn open_state<B: AutodiffBackend>(
+    config: &RunConfig,
+    out: &Path,
+    options: &RunOptions,
+    model: Llava<B>,
+    fresh: Manifest,
+) -> crate::Result<State<B>> {
+    let initial = out.join("initial");
+    let existing = out.join(super::manifest::MANIFEST).is_file();
+    if existing && !options.resume {
+        return Err(crate::Error::run(
+            out,
+            "already holds a run (manifest.json); pass --resume to continue it, or choose another output directory",
+        ));
+    }
+    let init = config.method.expand_init;
+    if !existing {
+        let peft = PeftConfig::new(
+            &lora_config(config),
+            &config
+                .lora
+                .targets
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        model.save_parameter_set(&initial, &peft)?;
+        let sets = ParameterSets::new(&model, is_parameter_set_path, init);
+        let matrix = AccuracyMatrix::new(fresh.tasks.clone());
+        return Ok(State {
+            model,
+            sets,
+            codebook: InstructionCodebook::new(),
+            matrix,
+            manifest: fresh,
+        });
+    }
+    let manifest = Manifest::read(out)?;
+    manifest.base_model.check_same(&fresh.base_model, out)?;
+    if manifest.config_hash != fresh.config_hash || manifest.tasks != fresh.tasks {
+        return Err(crate::Error::run(
+            out,
+            "was started with a different configuration; resume it with the configuration it was started with",
+        ));
+    }
+    let restore = |dir: &Path, model: &Llava<B>| -> crate::Result<SetWeights<B>> {
+        let loaded = model.clone().load_parameter_set(dir)?;
+        Ok(SetWeights::capture(&loaded, is_parameter_set_path))
+    };
+    let model = restore(&initial, &model)?.apply(model);
+    let mut sets = ParameterSets::new(&model, is_parameter_set_path, init);
+    for (group, checkpoint) in manifest.group_checkpoints() {
+        sets.put(&group_name(group), restore(&out.join(&checkpoint), &model)?);
+    }
+    if let Some(last) = manifest.finished.last() {
+        sets.put(
+            &group_name(last.decision.group()),
+            restore(&out.join(&last.checkpoint), &model)?,
+        );
+    }
+    let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
+    for record in &manifest.finished {
+        matrix
+            .push_row(record.accuracies.clone())
+            .map_err(|e| crate::Error::run(out, e))?;
+    }
+    let codebook = match manifest.finished.last() {
+        Some(last) => {
+            InstructionCodebook::load(&task_dir(out, last.index, &last.task).join("codebook.json"))?
+        }
+        None => InstructionCodebook::new(),
+    };
+    log::info!(
+        "resuming {} after {} finished task(s)",
+        out.display(),
+        manifest.finished.len()
+    );
+    Ok(State {
+        model,
+        sets,
+        codebook,
+        matrix,
+        manifest,
+    })
+}
+
+fn write_training_logs(dir: &Path, report: &TrainReport) -> crate::Result<()> {
+    crate::io::write_atomic(&dir.join("steps.csv"), report.steps_csv().as_bytes())?;
+    super::manifest::write_json(&dir.join("steps.json"), &report.steps)?;
+    if report.dema.is_some() {
+        report.alpha_trace.write_csv(&dir.join("alpha_trace.csv"))?;
+    }
+    Ok(())
+}
+
+fn routes_for(
+    config: &RunConfig,
+    codebook: &InstructionCodebook,
+    similarity: &dyn InstructionSimilarity,
+    task: &str,
+    records: &[TestRecord],
+) -> crate::Result<Vec<AuditRecord>> {
+    if config.method.grouping {
+        let instances: Vec<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.question_id.as_str(), r.text.as_str()))
+            .collect();
+        let router = Router::new(codebook, similarity, config.method.tau);
+        return Ok(router.route_dataset(task, &instances, config.method.routing)?);
+    }
+    Ok(records
+        .iter()
+        .map(|r| AuditRecord {
+            id: r.question_id.clone(),
+            task: task.to_string(),
+            instruction: String::new(),
+            group: 0,
+            similarity: 1.0,
+            fallback: false,
+        })
+        .collect())
+}
+
+/// Evaluates every task seen so far with its routed groups; returns the accuracy row.
+fn evaluate_seen<B: AutodiffBackend>(
+    state: &mut State<B>,
+    seen: &[ResolvedTask],
+    config: &RunConfig,
+    ctx: &EvalContext,
+    similarity: &dyn InstructionSimilarity,
+    dir: &Path,
+) -> crate::Result<Vec<f64>> {
+    let mut row = Vec::with_capacity(seen.len());
+    for task in seen {
+        let mut records = load_test_records(&task.spec.test_file)?;
+        if let Some(max) = config.eval.max_samples {
+            records.truncate(max);
+        }
+        let routes = routes_for(
+            config,
+            &state.codebook,
+            similarity,
+            &task.spec.name,
+            &records,
+        )?;
+        let (sets, model) = (&mut state.sets, &state.model);
+        let result = evaluate_task(&task.spec, &records, &routes, ctx, "lcia", |group| {
+            Ok(sets.select(&group_name(group), model.clone())?.valid())
+        })?;
+        write_predictions(
+            &dir.join("predictions")
+                .join(format!("{}.jsonl", task.spec.name)),
+            &result.predictions,
+        )?;
+        write_audit(
+            &dir.join("routing")
+                .join(format!("{}.jsonl", task.spec.name)),
+            &routes,
+        )?;
+        log::info!("  {}: {:.2}", task.spec.name, result.accuracy);
+        row.push(result.accuracy);
+    }
+    Ok(row)
+}

@@ -1,0 +1,94 @@
+//! What a run builds before its first task: the model with adapters, the tokenizer, the
+//! image-token layout, and each task's training samples.
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use super::config::RunConfig;
+use crate::adapters::LoraConfig;
+use crate::adapters::lora::reseed_lora;
+use crate::data::sample::{ImageTokens, TrainSample, train_sample};
+use crate::data::{TextTokenizer, TrainRecord, load_train_records};
+use crate::model::hf::{load_llava, read_config};
+use crate::model::{HfConfig, Llava, LlavaConfig, Trainable};
+
+/// The LLaVA config of a model directory.
+pub fn llava_config(dir: &Path) -> crate::Result<LlavaConfig> {
+    match read_config(dir)? {
+        HfConfig::Llava(config) => Ok(*config),
+        other => Err(crate::Error::run(
+            dir,
+            format!("expected a llava model (config.json model_type \"llava\"), found {other:?}"),
+        )),
+    }
+}
+
+/// Image-token id and count per image of a LLaVA config.
+pub fn image_tokens(config: &LlavaConfig) -> ImageTokens {
+    let class = usize::from(config.vision_feature_select_strategy == "full");
+    ImageTokens {
+        id: config.image_token_index,
+        count: config.vision_config.num_patches() + class,
+    }
+}
+
+/// The LoRA settings of a run.
+pub fn lora_config(config: &RunConfig) -> LoraConfig {
+    LoraConfig::new(config.lora.r, config.lora.alpha).with_lora_dropout(config.lora.dropout)
+}
+
+/// Loads the base model, freezes the vision tower and the language model, keeps the projector
+/// trainable and attaches seeded adapters to the configured projections.
+pub fn build_model<B: Backend>(config: &RunConfig, device: &B::Device) -> crate::Result<Llava<B>> {
+    let mut model = load_llava::<B>(&config.model.dir, device)?.with_trainable(Trainable {
+        vision: false,
+        projector: true,
+        language: false,
+    });
+    let targets: Vec<&str> = config.lora.targets.iter().map(String::as_str).collect();
+    model.language_model = model
+        .language_model
+        .attach_lora(&lora_config(config), &targets)?;
+    Ok(reseed_lora(model, config.lora.seed))
+}
+
+/// Loads the tokenizer of a run.
+pub fn tokenizer(config: &RunConfig) -> crate::Result<TextTokenizer> {
+    Ok(TextTokenizer::from_file(&config.tokenizer_file())?)
+}
+
+/// A task's training samples and how many records were dropped (skipped by the loader or
+/// masked by the tokenization guard). A task with no usable sample is an error naming the
+/// file.
+pub fn load_samples(
+    file: &Path,
+    config: &RunConfig,
+    tokenizer: &TextTokenizer,
+    tokens: ImageTokens,
+) -> crate::Result<(Vec<TrainRecord>, Vec<TrainSample>, usize)> {
+    let root = config.data.image_root.as_deref();
+    let (mut records, report) = load_train_records(file, root, config.data.strict)?;
+    if let Some(max) = config.data.max_train_samples {
+        records.truncate(max);
+    }
+    let mut samples = Vec::with_capacity(records.len());
+    let mut masked = 0;
+    for record in &records {
+        match train_sample(record, tokenizer, tokens, root, config.train.max_len)? {
+            Some(sample) => samples.push(sample),
+            None => masked += 1,
+        }
+    }
+    if samples.is_empty() {
+        return Err(crate::Error::run(
+            file,
+            format!(
+                "no usable training record ({} records read, {} skipped, {masked} without a supervised token)",
+                records.len() + report.skipped.len(),
+                report.skipped.len()
+            ),
+        ));
+    }
+    Ok((records, samples, report.skipped.len() + masked))
+}

@@ -1,0 +1,164 @@
+//! Records → model inputs: training samples (ids, labels, image) and evaluation prompts, with
+//! the image marker expanded to one token per image patch.
+
+use std::path::{Path, PathBuf};
+
+use super::DataError;
+use super::record::{TestRecord, TrainRecord};
+use super::template::{
+    IGNORE_INDEX, Role, Turn, move_image_to_front, preprocess_v1, vicuna_v1_prompt,
+};
+use super::tokenizer::{IMAGE_MARKER, TextTokenizer};
+
+/// The id that stands for "one image here" while tokenizing, before expansion (LLaVA's
+/// `IMAGE_TOKEN_INDEX`).
+const PLACEHOLDER: i64 = -200;
+
+/// How images become tokens for one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageTokens {
+    /// The id of one image-patch token (`image_token_index` of the model).
+    pub id: i64,
+    /// Patch tokens per image (576 for CLIP ViT-L/14-336).
+    pub count: usize,
+}
+
+/// One training sample ready for the batcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSample {
+    /// Token ids, each image as [`ImageTokens::count`] image tokens, at most `max_len`.
+    pub ids: Vec<i64>,
+    /// Labels ([`IGNORE_INDEX`] on instructions, images and the BOS).
+    pub labels: Vec<i64>,
+    /// The image file, if any.
+    pub image: Option<PathBuf>,
+}
+
+impl TrainSample {
+    /// Supervised tokens.
+    pub fn supervised(&self) -> usize {
+        self.labels.iter().filter(|&&l| l != IGNORE_INDEX).count()
+    }
+}
+
+/// One test prompt ready for generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalPrompt {
+    /// The record's question id.
+    pub question_id: String,
+    /// The prompt text as given in the test file.
+    pub text: String,
+    /// Token ids of the `vicuna_v1` prompt up to `"ASSISTANT:"`, images expanded.
+    pub ids: Vec<i64>,
+    /// The image file, if any.
+    pub image: Option<PathBuf>,
+}
+
+fn expand(ids: &[i64], image: ImageTokens) -> Vec<i64> {
+    ids.iter()
+        .flat_map(|&id| {
+            let n = if id == PLACEHOLDER { image.count } else { 1 };
+            std::iter::repeat_n(if id == PLACEHOLDER { image.id } else { id }, n)
+        })
+        .collect()
+}
+
+fn with_marker(value: &str, has_image: bool) -> String {
+    match (has_image, value.contains(IMAGE_MARKER)) {
+        (true, true) => move_image_to_front(value),
+        (true, false) => format!("{IMAGE_MARKER}\n{}", value.trim()),
+        (false, _) => value.replace(IMAGE_MARKER, "").trim().to_string(),
+    }
+}
+
+/// Tokenizes a training record as LLaVA's `preprocess_v1` does, expands the image to
+/// `image.count` tokens (labels ignored there) and truncates to `max_len` (the embedded
+/// sequence, as LLaVA truncates after splicing). Returns `None` for a sample the mismatch
+/// guard masked entirely or one with no supervised token left after truncation.
+pub fn train_sample(
+    record: &TrainRecord,
+    tokenizer: &TextTokenizer,
+    image: ImageTokens,
+    image_root: Option<&Path>,
+    max_len: usize,
+) -> Result<Option<TrainSample>, DataError> {
+    let has_image = record.image.is_some();
+    let mut turns = record.turns().map_err(|message| DataError::Record {
+        path: PathBuf::from(format!("record {}", record.id)),
+        index: 0,
+        message,
+    })?;
+    if let Some(first) = turns.iter_mut().find(|t| t.role == Role::Human) {
+        first.value = with_marker(&first.value, has_image);
+    }
+    let example = preprocess_v1(
+        tokenizer,
+        &turns,
+        has_image.then_some(PLACEHOLDER),
+        usize::MAX,
+    )?;
+    if example.mismatch {
+        return Ok(None);
+    }
+    let mut ids = expand(&example.ids, image);
+    let mut labels: Vec<i64> = example
+        .ids
+        .iter()
+        .zip(&example.labels)
+        .flat_map(|(&id, &label)| {
+            let n = if id == PLACEHOLDER { image.count } else { 1 };
+            std::iter::repeat_n(
+                if id == PLACEHOLDER {
+                    IGNORE_INDEX
+                } else {
+                    label
+                },
+                n,
+            )
+        })
+        .collect();
+    ids.truncate(max_len);
+    labels.truncate(max_len);
+    let sample = TrainSample {
+        ids,
+        labels,
+        image: record
+            .image
+            .as_ref()
+            .map(|i| image_root.map_or_else(|| PathBuf::from(i), |r| r.join(i))),
+    };
+    Ok((sample.supervised() > 0).then_some(sample))
+}
+
+/// The generation prompt of a test record: `"{system} USER: <image>\n{text} ASSISTANT:"`,
+/// tokenized with the image expanded.
+pub fn eval_prompt(
+    record: &TestRecord,
+    tokenizer: &TextTokenizer,
+    image: ImageTokens,
+    image_root: Option<&Path>,
+) -> Result<EvalPrompt, DataError> {
+    let has_image = record.image.is_some();
+    let turns = [Turn {
+        role: Role::Human,
+        value: with_marker(&record.text, has_image),
+    }];
+    let prompt = format!("{}{}:", vicuna_v1_prompt(&turns), Role::Gpt.name());
+    let ids = match has_image {
+        true => tokenizer.encode_with_image(&prompt, PLACEHOLDER)?,
+        false => tokenizer
+            .encode(&prompt, true)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+    };
+    Ok(EvalPrompt {
+        question_id: record.question_id.clone(),
+        text: record.text.clone(),
+        ids: expand(&ids, image),
+        image: record
+            .image
+            .as_ref()
+            .map(|i| image_root.map_or_else(|| PathBuf::from(i), |r| r.join(i))),
+    })
+}

@@ -1,0 +1,201 @@
+//! Model → predictions → accuracy for one test file, each instance answered by the parameter
+//! set its routing chose.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::scorers::ScorerMode;
+use super::task_score::{ScorerKind, score_instance};
+use crate::data::sample::{EvalPrompt, ImageTokens, eval_prompt};
+use crate::data::{ImagePreprocess, TestRecord, TextTokenizer};
+use crate::model::generate::GenerationConfig;
+use crate::model::llava::Llava;
+use crate::routing::AuditRecord;
+
+/// What evaluating a task needs to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Task name (its folder in CoIN).
+    pub name: String,
+    /// The test file.
+    pub test_file: PathBuf,
+    /// Folder the records' image paths are relative to.
+    pub image_root: Option<PathBuf>,
+    /// How predictions are scored.
+    pub scorer: ScorerKind,
+    /// Most tokens generated per answer.
+    pub max_new_tokens: usize,
+    /// Pad images to a square at evaluation (the official scripts do for some tasks only).
+    pub pad_images: bool,
+}
+
+/// Settings shared by all tasks' evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    /// The tokenizer.
+    pub tokenizer: &'a TextTokenizer,
+    /// Image-token id and count of the model.
+    pub image_tokens: ImageTokens,
+    /// Image size of the vision tower.
+    pub image_size: usize,
+    /// Prompts per generation batch.
+    pub batch_size: usize,
+    /// Official or repaired scorers.
+    pub mode: ScorerMode,
+}
+
+/// One answered test instance, written as a line of the predictions JSONL (the fields of the
+/// CoIN `model_vqa` answer files, plus the group and the score).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The record's question id.
+    pub question_id: String,
+    /// The prompt text.
+    pub prompt: String,
+    /// The generated answer (stripped, trailing `</s>` removed).
+    pub text: String,
+    /// The model/checkpoint name.
+    pub model_id: String,
+    /// The parameter set (group) that answered.
+    pub group: usize,
+    /// The instance's score in `[0, 1]`.
+    pub score: f64,
+}
+
+/// A task's predictions and accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEval {
+    /// Task name.
+    pub task: String,
+    /// Mean score in percent.
+    pub accuracy: f64,
+    /// The scorer mode used.
+    pub mode: ScorerMode,
+    /// One per test record, in file order.
+    pub predictions: Vec<Prediction>,
+}
+
+fn clean(answer: &str) -> String {
+    let answer = answer.trim();
+    answer
+        .strip_suffix("</s>")
+        .unwrap_or(answer)
+        .trim()
+        .to_string()
+}
+
+/// Greedy answers to `prompts` in batches of `ctx.batch_size`.
+pub fn answer_prompts<B: Backend>(
+    model: &Llava<B>,
+    prompts: &[&EvalPrompt],
+    images: &ImagePreprocess,
+    max_new_tokens: usize,
+    ctx: &EvalContext,
+) -> crate::Result<Vec<String>> {
+    let device = model.language_model.devices()[0].clone();
+    let config = GenerationConfig {
+        max_new_tokens,
+        eos_token_id: ctx.tokenizer.eos_id().map(i64::from),
+        use_cache: true,
+    };
+    let pad = i64::from(ctx.tokenizer.eos_id().unwrap_or(0));
+    let mut out = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(ctx.batch_size.max(1)) {
+        let mut data = Vec::new();
+        let mut count = 0;
+        for path in chunk.iter().filter_map(|p| p.image.as_ref()) {
+            data.extend(images.load(path)?);
+            count += 1;
+        }
+        let pixels = (count > 0).then(|| {
+            let shape = [count, 3, images.size, images.size];
+            Tensor::<B, 4>::from_data(TensorData::new(data, shape), &device)
+        });
+        let ids: Vec<Vec<i64>> = chunk.iter().map(|p| p.ids.clone()).collect();
+        for tokens in model.generate_batch(&ids, pixels, pad, &config)? {
+            let tokens: Vec<u32> = tokens
+                .into_iter()
+                .filter(|&t| Some(t) != config.eos_token_id && t >= 0)
+                .map(|t| t as u32)
+                .collect();
+            out.push(clean(&ctx.tokenizer.decode(&tokens, true)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Answers every record of a task with the model of its routed group (`model_for(group)`
+/// builds it once per group), scores the answers and returns the predictions in file order.
+/// `routes` holds one audit record per test record, in the same order.
+pub fn evaluate_task<B: Backend>(
+    spec: &TaskSpec,
+    records: &[TestRecord],
+    routes: &[AuditRecord],
+    ctx: &EvalContext,
+    model_id: &str,
+    mut model_for: impl FnMut(usize) -> crate::Result<Llava<B>>,
+) -> crate::Result<TaskEval> {
+    if records.is_empty() {
+        return Err(crate::Error::run(
+            &spec.test_file,
+            "the test file has no records",
+        ));
+    }
+    let root = spec.image_root.as_deref();
+    let prompts = records
+        .iter()
+        .map(|r| eval_prompt(r, ctx.tokenizer, ctx.image_tokens, root))
+        .collect::<Result<Vec<_>, _>>()?;
+    let images = match spec.pad_images {
+        true => ImagePreprocess::llava(ctx.image_size),
+        false => ImagePreprocess::no_pad(ctx.image_size),
+    };
+    let mut groups: Vec<usize> = routes.iter().map(|r| r.group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut answers = vec![String::new(); records.len()];
+    for group in groups {
+        let model = model_for(group)?;
+        let members: Vec<usize> = (0..records.len())
+            .filter(|&i| routes[i].group == group)
+            .collect();
+        let batch: Vec<&EvalPrompt> = members.iter().map(|&i| &prompts[i]).collect();
+        let got = answer_prompts(&model, &batch, &images, spec.max_new_tokens, ctx)?;
+        for (i, answer) in members.into_iter().zip(got) {
+            answers[i] = answer;
+        }
+    }
+    let mut predictions = Vec::with_capacity(records.len());
+    for ((record, route), text) in records.iter().zip(routes).zip(answers) {
+        let score = score_instance(spec.scorer, ctx.mode, &text, record)
+            .map_err(|e| crate::Error::run(&spec.test_file, e))?;
+        predictions.push(Prediction {
+            question_id: record.question_id.clone(),
+            prompt: record.text.clone(),
+            text,
+            model_id: model_id.to_string(),
+            group: route.group,
+            score,
+        });
+    }
+    let accuracy = 100.0 * predictions.iter().map(|p| p.score).sum::<f64>() / records.len() as f64;
+    Ok(TaskEval {
+        task: spec.name.clone(),
+        accuracy,
+        mode: ctx.mode,
+        predictions,
+    })
+}
+
+/// Writes predictions as JSON lines, atomically.
+pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> crate::Result<()> {
+    let mut text = String::new();
+    for p in predictions {
+        let line = serde_json::to_string(p).map_err(|e| crate::Error::run(path, e))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    crate::io::write_atomic(path, text.as_bytes())
+}

@@ -1,0 +1,180 @@
+//! PNG plots: the accuracy-matrix heatmap and line charts (loss, α), drawn with plotters and
+//! the bundled DejaVu Sans font (`assets/fonts`).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::matrix::AccuracyMatrix;
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            if plotters::style::register_font("sans-serif", style, bytes).is_err() {
+                log::warn!("the bundled font could not be registered; plots have no text");
+            }
+        }
+    });
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> crate::Error {
+    crate::Error::run(path, format!("cannot draw the plot: {e}"))
+}
+
+fn prepare(path: &Path) -> crate::Result<()> {
+    register_font();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
+    }
+    Ok(())
+}
+
+/// From dark blue (0) to yellow (1), roughly viridis.
+fn shade_colour(t: f64) -> RGBColor {
+    let stops = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
+    let i = (x.floor() as usize).min(stops.len() - 2);
+    let f = x - i as f64;
+    let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    let (a, b) = (stops[i], stops[i + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// The accuracy matrix as a heatmap: row = after training task j, column = task i, the
+/// accuracy written in each measured cell.
+pub fn heatmap(path: &Path, matrix: &AccuracyMatrix) -> crate::Result<()> {
+    prepare(path)?;
+    let n = matrix.tasks.len().max(1);
+    let side = (90 * n + 200) as u32;
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (side, side)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Accuracy A[j][i] (%)", ("sans-serif", 22))
+            .margin(10)
+            .x_label_area_size(60)
+            .y_label_area_size(130)
+            .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
+            .map_err(|e| plot_error(path, e))?;
+        let name = |v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(i) => matrix.tasks.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(n + 1)
+            .y_labels(n + 1)
+            .x_label_formatter(&|v| name(v))
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(y) if *y < n => {
+                    format!("after {}", name(&SegmentValue::CenterOf(n - 1 - y)))
+                }
+                _ => String::new(),
+            })
+            .x_desc("evaluated task i")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        for (j, row) in matrix.rows.iter().enumerate() {
+            for (i, &acc) in row.iter().enumerate() {
+                let y = n - 1 - j;
+                let shade = (acc / 100.0).clamp(0.0, 1.0);
+                let cell = [
+                    (SegmentValue::Exact(i), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(i + 1), SegmentValue::Exact(y + 1)),
+                ];
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        cell,
+                        shade_colour(shade).filled(),
+                    )))
+                    .map_err(|e| plot_error(path, e))?;
+                let text_colour = if shade > 0.6 { BLACK } else { WHITE };
+                let style = ("sans-serif", 18)
+                    .into_font()
+                    .color(&text_colour)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("{acc:.1}"),
+                        (SegmentValue::CenterOf(i), SegmentValue::CenterOf(y)),
+                        style,
+                    )))
+                    .map_err(|e| plot_error(path, e))?;
+            }
+        }
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(path, e))
+}
+
+/// One line per named series of `(x, y)` points.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> crate::Result<()> {
+    prepare(path)?;
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points.filter(|(_, y)| y.is_finite()) {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-6);
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (900, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        for (k, (name, data)) in series.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    data.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(|e| plot_error(path, e))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(path, e))
+}
