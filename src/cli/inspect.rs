@@ -17,6 +17,41 @@ pub struct Inspect {
     pub tokens: usize,
     /// Timed forwards after one warm-up.
     pub repeat: usize,
+    /// LoRA rank of the memory plan.
+    pub lora_r: usize,
+    /// Parameter sets of the memory plan.
+    pub sets: u64,
+}
+
+/// Lineage, accuracy matrix and metrics of a run directory.
+pub fn run_summary(dir: &std::path::Path) -> anyhow::Result<String> {
+    use lcia::continual::manifest::Manifest;
+    use lcia::continual::run_report::lineage_markdown;
+    use lcia::eval::AccuracyMatrix;
+    use lcia::eval::report::{matrix_markdown, metrics_markdown};
+    let manifest = Manifest::read(dir)?;
+    let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
+    for record in &manifest.finished {
+        matrix
+            .push_row(record.accuracies.clone())
+            .map_err(anyhow::Error::msg)?;
+    }
+    let mut out = format!(
+        "{}: {} of {} tasks finished; base model {} (config sha256 {}); scorers {:?}\n\n{}\n",
+        dir.display(),
+        manifest.finished.len(),
+        manifest.tasks.len(),
+        manifest.base_model.dir.display(),
+        manifest.base_model.config_sha256,
+        manifest.scorer_mode,
+        lineage_markdown(&manifest)
+    );
+    out.push_str(&matrix_markdown(&matrix));
+    if let Some(metrics) = matrix.metrics() {
+        out.push('\n');
+        out.push_str(&metrics_markdown(&metrics));
+    }
+    Ok(out)
 }
 
 impl BackendTask for Inspect {
@@ -35,6 +70,19 @@ impl BackendTask for Inspect {
             self.dir.display(),
             params as f64 / 1e9
         );
+        if let HfConfig::Llava(c) = &config {
+            let plan = lcia::continual::memory::MemoryPlan::new(
+                c,
+                self.lora_r,
+                &lcia::model::llama::LLAMA_LORA_TARGETS,
+                2,
+                self.sets,
+            );
+            report.push_str(&format!(
+                "LoRA r {} on all seven projections, base weights in bf16:\n{plan}",
+                self.lora_r
+            ));
+        }
         if hf::weight_files(&self.dir).is_err() {
             report.push_str("no weights in the directory: nothing loaded or timed\n");
             return Ok(report);

@@ -1,11 +1,13 @@
 //! Continual tuning: the balanced EMA (DEMA) that consolidates each task's weights.
 
 mod balanced_ema;
+pub mod checkpoint_eval;
 pub mod config;
 mod dema;
 mod dema_stats;
 mod grads;
 pub mod manifest;
+pub mod memory;
 mod progress;
 pub mod run_report;
 pub mod runner;

@@ -41,6 +41,9 @@ pub struct RunOutcome {
     pub manifest: Manifest,
 }
 
+/// The resolved configuration a run directory was started with.
+pub const RUN_CONFIG: &str = "config.json";
+
 /// The name of group `g`'s parameter set.
 pub fn group_name(group: usize) -> String {
     format!("group-{group}")
@@ -186,6 +189,7 @@ pub fn run<B: AutodiffBackend>(
             &dir,
         )?;
         state.codebook.save(&dir.join("codebook.json"))?;
+        state.codebook.save(&out.join("codebook.json"))?;
         state
             .matrix
             .push_row(row.clone())
@@ -299,6 +303,7 @@ fn open_state<B: AutodiffBackend>(
                 .collect::<Vec<_>>(),
         );
         model.save_parameter_set(&initial, &peft)?;
+        super::manifest::write_json(&out.join(RUN_CONFIG), config)?;
         let sets = ParameterSets::new(&model, is_parameter_set_path, init);
         let matrix = AccuracyMatrix::new(fresh.tasks.clone());
         return Ok(State {

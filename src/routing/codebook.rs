@@ -141,7 +141,8 @@ impl InstructionCodebook {
                     .iter()
                     .flat_map(|c| group.iter().map(move |h| sim.similarity(c, h)))
                     .sum();
-                total / pairs
+                // `+ 0.0` turns a -0.0 mean into 0.0 for display
+                total / pairs + 0.0
             })
             .collect()
     }

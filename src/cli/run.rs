@@ -1,0 +1,90 @@
+//! `lcia run` and `lcia eval`: the continual sequence, and one checkpoint on chosen tasks.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::backend::AutodiffBackend;
+use lcia::continual::checkpoint_eval::evaluate_checkpoint;
+use lcia::continual::config::RunConfig;
+use lcia::continual::{RunOptions, run};
+use lcia::eval::report::{matrix_markdown, metrics_markdown};
+use lcia_backends::BackendTask;
+
+/// `lcia run`.
+pub struct RunTask {
+    /// run.toml.
+    pub config: PathBuf,
+    /// The run directory.
+    pub out: PathBuf,
+    /// Continue after the last finished task.
+    pub resume: bool,
+    /// Stop after this many finished tasks.
+    pub stop_after: Option<usize>,
+}
+
+impl BackendTask for RunTask {
+    type Output = anyhow::Result<String>;
+
+    fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        let config = RunConfig::from_file(&self.config)?;
+        let options = RunOptions {
+            resume: self.resume,
+            stop_after: self.stop_after,
+        };
+        let outcome = run::<AB>(&self.config, &config, &self.out, &options, &device)
+            .with_context(|| format!("run {}", self.config.display()))?;
+        let mut report = format!(
+            "run directory: {}\n\n{}",
+            self.out.display(),
+            matrix_markdown(&outcome.matrix)
+        );
+        if let Some(metrics) = outcome.matrix.metrics() {
+            report.push('\n');
+            report.push_str(&metrics_markdown(&metrics));
+        }
+        report.push_str(&format!(
+            "\nreport: {}\nplots:  {}\n",
+            self.out.join("report.md").display(),
+            self.out.join("plots").display()
+        ));
+        Ok(report)
+    }
+}
+
+/// `lcia eval`.
+pub struct EvalTask {
+    /// run.toml naming the base model and the tasks.
+    pub config: PathBuf,
+    /// The checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// Task names (all when empty).
+    pub tasks: Vec<String>,
+    /// Where predictions go.
+    pub out: PathBuf,
+}
+
+impl BackendTask for EvalTask {
+    type Output = anyhow::Result<String>;
+
+    fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        let config = RunConfig::from_file(&self.config)?;
+        let results = evaluate_checkpoint::<AB::InnerBackend>(
+            &self.config,
+            &config,
+            &self.checkpoint,
+            &self.tasks,
+            &self.out,
+            &device,
+        )
+        .with_context(|| format!("evaluating {}", self.checkpoint.display()))?;
+        let mut report = format!(
+            "| task | accuracy (%, {:?} scorers) |\n|---|---:|\n",
+            config.eval.mode
+        );
+        for r in &results {
+            report.push_str(&format!("| {} | {:.2} |\n", r.task, r.accuracy));
+        }
+        report.push_str(&format!("predictions: {}\n", self.out.display()));
+        Ok(report)
+    }
+}
