@@ -9,5 +9,7 @@ mod embedding;
 mod loading;
 mod model;
 mod pipeline;
+mod pipeline_errors;
 mod routing;
 mod scorers;
+mod trainer;

@@ -5,7 +5,7 @@ pub mod checkpoint_eval;
 pub mod config;
 mod dema;
 mod dema_stats;
-mod grads;
+pub mod grads;
 pub mod manifest;
 pub mod memory;
 mod progress;
