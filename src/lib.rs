@@ -26,6 +26,7 @@ pub mod error;
 pub mod eval;
 pub mod io;
 pub mod model;
+pub mod progress;
 pub mod rng;
 pub mod routing;
 

@@ -249,3 +249,26 @@ fn three_task_run_writes_reports_and_resume_reproduces_it() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn shipped_run_configs_parse_and_resolve() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/runs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = RunConfig::from_file(&path).unwrap();
+            let tasks = config.resolve_tasks(&path).unwrap();
+            assert_eq!(tasks.len(), 8, "{}", path.display());
+            assert_eq!(tasks[0].spec.name, "ScienceQA");
+            assert!(
+                tasks[0]
+                    .train_file
+                    .ends_with("Instructions/ScienceQA/train.json")
+            );
+            assert_eq!(tasks[1].spec.max_new_tokens, 128);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1);
+}

@@ -206,3 +206,64 @@ fn grounding_cases() {
         Some([0.12, 0.22, 0.52, 0.7])
     );
 }
+
+#[test]
+fn score_instance_reads_each_task_s_answer_fields() {
+    use lcia::eval::{ScorerKind, score_instance};
+    let record = |json: serde_json::Value| -> lcia::data::TestRecord {
+        serde_json::from_value(json).unwrap()
+    };
+    let sqa = record(serde_json::json!({"question_id": 1, "text": "q", "answer": "C"}));
+    assert_eq!(
+        score_instance(ScorerKind::ScienceQA, Official, "C", &sqa),
+        Ok(1.0)
+    );
+    let sqa_index = record(
+        serde_json::json!({"question_id": 2, "text": "q", "answer": 1, "choices": ["a", "b"]}),
+    );
+    assert_eq!(
+        score_instance(ScorerKind::ScienceQA, Fixed, "B", &sqa_index),
+        Ok(1.0)
+    );
+    let textvqa = record(
+        serde_json::json!({"question_id": 3, "text": "q", "answers": ["red", "red", "red", "blue"]}),
+    );
+    // leave-one-out over 4 answers: three subsets with 2 reds (2/3), one with 3 reds (1)
+    let soft = score_instance(ScorerKind::TextVQA, Official, "red", &textvqa).unwrap();
+    assert!((soft - 0.75).abs() < 1e-12, "{soft}");
+    let grounding = record(
+        serde_json::json!({"question_id": 4, "text": "q", "answer_bbox": "[0.1, 0.1, 0.5, 0.78]"}),
+    );
+    // Official drops the last digit of y2 (0.7 instead of 0.78): still IoU > 0.5
+    assert_eq!(
+        score_instance(
+            ScorerKind::Grounding,
+            Official,
+            "[0.10, 0.10, 0.50, 0.78]",
+            &grounding
+        ),
+        Ok(1.0)
+    );
+    assert_eq!(
+        score_instance(
+            ScorerKind::Grounding,
+            Fixed,
+            "[0.6, 0.6, 0.9, 0.9]",
+            &grounding
+        ),
+        Ok(0.0)
+    );
+    let exact = record(serde_json::json!({"question_id": 5, "text": "q", "answer": "Red"}));
+    assert_eq!(
+        score_instance(ScorerKind::Exact, Official, " red.", &exact),
+        Ok(1.0)
+    );
+    assert_eq!(
+        score_instance(ScorerKind::GQA, Official, "1.", &sqa_index),
+        Ok(1.0),
+        "a numeric answer is compared as text"
+    );
+    let missing = record(serde_json::json!({"question_id": "q9", "text": "q"}));
+    let err = score_instance(ScorerKind::VizWiz, Official, "x", &missing).unwrap_err();
+    assert!(err.contains("q9") && err.contains("'answer'"), "{err}");
+}

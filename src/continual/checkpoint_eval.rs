@@ -62,6 +62,7 @@ pub fn evaluate_checkpoint<B: Backend>(
         image_size: llava.vision_config.image_size,
         batch_size: config.eval.batch_size,
         mode: config.eval.mode,
+        progress: true,
     };
     let model_id = checkpoint
         .file_name()

@@ -8,7 +8,7 @@ mod dema_stats;
 pub mod grads;
 pub mod manifest;
 pub mod memory;
-mod progress;
+mod resume;
 pub mod run_report;
 pub mod runner;
 pub mod schedule;

@@ -12,11 +12,9 @@ use super::config::{EmaWhen, ResolvedTask, RunConfig};
 use super::manifest::{BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file};
 use super::setup::{build_model, image_tokens, llava_config, load_samples, lora_config};
 use super::trainer::{TrainConfig, TrainReport, train_task};
-use crate::adapters::{ParameterSets, PeftConfig, SetWeights};
+use crate::adapters::PeftConfig;
 use crate::data::{ImagePreprocess, TestRecord, load_test_records};
 use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
-use crate::model::Llava;
-use crate::model::llava::is_parameter_set_path;
 use crate::routing::codebook::unique_instructions;
 use crate::routing::{
     AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
@@ -49,15 +47,8 @@ pub fn group_name(group: usize) -> String {
     format!("group-{group}")
 }
 
-struct State<B: AutodiffBackend> {
-    model: Llava<B>,
-    sets: ParameterSets<B>,
-    codebook: InstructionCodebook,
-    matrix: AccuracyMatrix,
-    manifest: Manifest,
-}
-
-fn task_dir(out: &Path, index: usize, task: &str) -> PathBuf {
+/// The folder of task `index`'s logs, predictions and codebook.
+pub(crate) fn task_dir(out: &Path, index: usize, task: &str) -> PathBuf {
     out.join("tasks").join(format!("{:02}-{task}", index + 1))
 }
 
@@ -96,13 +87,14 @@ pub fn run<B: AutodiffBackend>(
         scorer_mode: config.eval.mode,
         finished: Vec::new(),
     };
-    let mut state = open_state(config, out, options, model, fresh)?;
+    let mut state = super::resume::open_state(config, out, options, model, fresh)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         image_tokens: tokens,
         image_size: llava.vision_config.image_size,
         batch_size: config.eval.batch_size,
         mode: config.eval.mode,
+        progress: config.train.progress,
     };
     let peft = PeftConfig::new(
         &lora_config(config),
@@ -275,94 +267,6 @@ fn parent_of(config: &RunConfig, manifest: &Manifest, decision: &Decision) -> St
     start.unwrap_or_else(|| "initial".into())
 }
 
-/// A fresh state (the initial adapters saved to `out/initial`) or the state of a committed run.
-fn open_state<B: AutodiffBackend>(
-    config: &RunConfig,
-    out: &Path,
-    options: &RunOptions,
-    model: Llava<B>,
-    fresh: Manifest,
-) -> crate::Result<State<B>> {
-    let initial = out.join("initial");
-    let existing = out.join(super::manifest::MANIFEST).is_file();
-    if existing && !options.resume {
-        return Err(crate::Error::run(
-            out,
-            "already holds a run (manifest.json); pass --resume to continue it, or choose another output directory",
-        ));
-    }
-    let init = config.method.expand_init;
-    if !existing {
-        let peft = PeftConfig::new(
-            &lora_config(config),
-            &config
-                .lora
-                .targets
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
-        model.save_parameter_set(&initial, &peft)?;
-        super::manifest::write_json(&out.join(RUN_CONFIG), config)?;
-        let sets = ParameterSets::new(&model, is_parameter_set_path, init);
-        let matrix = AccuracyMatrix::new(fresh.tasks.clone());
-        return Ok(State {
-            model,
-            sets,
-            codebook: InstructionCodebook::new(),
-            matrix,
-            manifest: fresh,
-        });
-    }
-    let manifest = Manifest::read(out)?;
-    manifest.base_model.check_same(&fresh.base_model, out)?;
-    if manifest.config_hash != fresh.config_hash || manifest.tasks != fresh.tasks {
-        return Err(crate::Error::run(
-            out,
-            "was started with a different configuration; resume it with the configuration it was started with",
-        ));
-    }
-    let restore = |dir: &Path, model: &Llava<B>| -> crate::Result<SetWeights<B>> {
-        let loaded = model.clone().load_parameter_set(dir)?;
-        Ok(SetWeights::capture(&loaded, is_parameter_set_path))
-    };
-    let model = restore(&initial, &model)?.apply(model);
-    let mut sets = ParameterSets::new(&model, is_parameter_set_path, init);
-    for (group, checkpoint) in manifest.group_checkpoints() {
-        sets.put(&group_name(group), restore(&out.join(&checkpoint), &model)?);
-    }
-    if let Some(last) = manifest.finished.last() {
-        sets.put(
-            &group_name(last.decision.group()),
-            restore(&out.join(&last.checkpoint), &model)?,
-        );
-    }
-    let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
-    for record in &manifest.finished {
-        matrix
-            .push_row(record.accuracies.clone())
-            .map_err(|e| crate::Error::run(out, e))?;
-    }
-    let codebook = match manifest.finished.last() {
-        Some(last) => {
-            InstructionCodebook::load(&task_dir(out, last.index, &last.task).join("codebook.json"))?
-        }
-        None => InstructionCodebook::new(),
-    };
-    log::info!(
-        "resuming {} after {} finished task(s)",
-        out.display(),
-        manifest.finished.len()
-    );
-    Ok(State {
-        model,
-        sets,
-        codebook,
-        matrix,
-        manifest,
-    })
-}
-
 fn write_training_logs(dir: &Path, report: &TrainReport) -> crate::Result<()> {
     crate::io::write_atomic(&dir.join("steps.csv"), report.steps_csv().as_bytes())?;
     super::manifest::write_json(&dir.join("steps.json"), &report.steps)?;
@@ -402,7 +306,7 @@ fn routes_for(
 
 /// Evaluates every task seen so far with its routed groups; returns the accuracy row.
 fn evaluate_seen<B: AutodiffBackend>(
-    state: &mut State<B>,
+    state: &mut super::resume::State<B>,
     seen: &[ResolvedTask],
     config: &RunConfig,
     ctx: &EvalContext,

@@ -216,7 +216,8 @@ pub fn train_task<B: AutodiffBackend>(
     let mut optim_projector = adamw.init::<B, Llava<B>>();
     let mut ema = dema.map(|c| BalancedEma::<B>::new(c.clone()));
     let mut report = TrainReport::default();
-    let bar = super::progress::bar(total as u64, config.progress);
+    let bar = crate::progress::bar(total as u64, config.progress);
+    bar.set_prefix("train");
     let start = Instant::now();
     let mut order: Vec<usize> = (0..samples.len()).collect();
     let mut rng = SplitMix64::new(config.seed);
@@ -273,7 +274,7 @@ pub fn train_task<B: AutodiffBackend>(
                 seconds,
             };
             log::debug!("step {}/{total}: loss {:.4}", record.step, record.loss);
-            bar.set_message(super::progress::step_message(
+            bar.set_message(crate::progress::step_message(
                 &record,
                 total_tokens as f64 / seconds,
             ));

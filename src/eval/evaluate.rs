@@ -44,6 +44,8 @@ pub struct EvalContext<'a> {
     pub batch_size: usize,
     /// Official or repaired scorers.
     pub mode: ScorerMode,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
 }
 
 /// One answered test instance, written as a line of the predictions JSONL (the fields of the
@@ -93,6 +95,7 @@ pub fn answer_prompts<B: Backend>(
     images: &ImagePreprocess,
     max_new_tokens: usize,
     ctx: &EvalContext,
+    bar: &indicatif::ProgressBar,
 ) -> crate::Result<Vec<String>> {
     let device = model.language_model.devices()[0].clone();
     let config = GenerationConfig {
@@ -122,6 +125,7 @@ pub fn answer_prompts<B: Backend>(
                 .collect();
             out.push(clean(&ctx.tokenizer.decode(&tokens, true)?));
         }
+        bar.inc(chunk.len() as u64);
     }
     Ok(out)
 }
@@ -156,17 +160,20 @@ pub fn evaluate_task<B: Backend>(
     groups.sort_unstable();
     groups.dedup();
     let mut answers = vec![String::new(); records.len()];
+    let bar = crate::progress::bar(records.len() as u64, ctx.progress);
+    bar.set_prefix(format!("eval {}", spec.name));
     for group in groups {
         let model = model_for(group)?;
         let members: Vec<usize> = (0..records.len())
             .filter(|&i| routes[i].group == group)
             .collect();
         let batch: Vec<&EvalPrompt> = members.iter().map(|&i| &prompts[i]).collect();
-        let got = answer_prompts(&model, &batch, &images, spec.max_new_tokens, ctx)?;
+        let got = answer_prompts(&model, &batch, &images, spec.max_new_tokens, ctx, &bar)?;
         for (i, answer) in members.into_iter().zip(got) {
             answers[i] = answer;
         }
     }
+    bar.finish_and_clear();
     let mut predictions = Vec::with_capacity(records.len());
     for ((record, route), text) in records.iter().zip(routes).zip(answers) {
         let score = score_instance(spec.scorer, ctx.mode, &text, record)

@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::trainer::StepRecord;
+use crate::continual::StepRecord;
 
 /// A bar of `len` steps showing position, rate, time left and a message.
 pub fn bar(len: u64, enabled: bool) -> ProgressBar {

@@ -1,0 +1,113 @@
+//! Opening a run directory: a fresh start (the initial adapters and the configuration saved),
+//! or the state of the last committed task restored from the manifest and checkpoints.
+
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use super::config::RunConfig;
+use super::manifest::Manifest;
+use super::runner::{RUN_CONFIG, RunOptions, group_name, task_dir};
+use super::setup::lora_config;
+use crate::adapters::{ParameterSets, PeftConfig, SetWeights};
+use crate::eval::AccuracyMatrix;
+use crate::model::Llava;
+use crate::model::llava::is_parameter_set_path;
+use crate::routing::InstructionCodebook;
+
+/// What the task loop carries from task to task.
+pub(crate) struct State<B: AutodiffBackend> {
+    pub model: Llava<B>,
+    pub sets: ParameterSets<B>,
+    pub codebook: InstructionCodebook,
+    pub matrix: AccuracyMatrix,
+    pub manifest: Manifest,
+}
+
+/// A fresh state (the initial adapters saved to `out/initial`) or the state of a committed run.
+pub(crate) fn open_state<B: AutodiffBackend>(
+    config: &RunConfig,
+    out: &Path,
+    options: &RunOptions,
+    model: Llava<B>,
+    fresh: Manifest,
+) -> crate::Result<State<B>> {
+    let initial = out.join("initial");
+    let existing = out.join(super::manifest::MANIFEST).is_file();
+    if existing && !options.resume {
+        return Err(crate::Error::run(
+            out,
+            "already holds a run (manifest.json); pass --resume to continue it, or choose another output directory",
+        ));
+    }
+    let init = config.method.expand_init;
+    if !existing {
+        let peft = PeftConfig::new(
+            &lora_config(config),
+            &config
+                .lora
+                .targets
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        model.save_parameter_set(&initial, &peft)?;
+        super::manifest::write_json(&out.join(RUN_CONFIG), config)?;
+        let sets = ParameterSets::new(&model, is_parameter_set_path, init);
+        let matrix = AccuracyMatrix::new(fresh.tasks.clone());
+        return Ok(State {
+            model,
+            sets,
+            codebook: InstructionCodebook::new(),
+            matrix,
+            manifest: fresh,
+        });
+    }
+    let manifest = Manifest::read(out)?;
+    manifest.base_model.check_same(&fresh.base_model, out)?;
+    if manifest.config_hash != fresh.config_hash || manifest.tasks != fresh.tasks {
+        return Err(crate::Error::run(
+            out,
+            "was started with a different configuration; resume it with the configuration it was started with",
+        ));
+    }
+    let restore = |dir: &Path, model: &Llava<B>| -> crate::Result<SetWeights<B>> {
+        let loaded = model.clone().load_parameter_set(dir)?;
+        Ok(SetWeights::capture(&loaded, is_parameter_set_path))
+    };
+    let model = restore(&initial, &model)?.apply(model);
+    let mut sets = ParameterSets::new(&model, is_parameter_set_path, init);
+    for (group, checkpoint) in manifest.group_checkpoints() {
+        sets.put(&group_name(group), restore(&out.join(&checkpoint), &model)?);
+    }
+    if let Some(last) = manifest.finished.last() {
+        sets.put(
+            &group_name(last.decision.group()),
+            restore(&out.join(&last.checkpoint), &model)?,
+        );
+    }
+    let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
+    for record in &manifest.finished {
+        matrix
+            .push_row(record.accuracies.clone())
+            .map_err(|e| crate::Error::run(out, e))?;
+    }
+    let codebook = match manifest.finished.last() {
+        Some(last) => {
+            InstructionCodebook::load(&task_dir(out, last.index, &last.task).join("codebook.json"))?
+        }
+        None => InstructionCodebook::new(),
+    };
+    log::info!(
+        "resuming {} after {} finished task(s)",
+        out.display(),
+        manifest.finished.len()
+    );
+    Ok(State {
+        model,
+        sets,
+        codebook,
+        matrix,
+        manifest,
+    })
+}
