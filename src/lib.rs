@@ -14,7 +14,17 @@
 //!
 //! The model ([`model`]) is LLaVA-1.5 on Burn: a Llama decoder, a CLIP ViT tower and the
 //! projector, loaded from HuggingFace safetensors and checked against transformers' logits;
-//! [`data`] turns prompts and images into its inputs as LLaVA does.
+//! [`data`] turns records, prompts and images into its inputs as LLaVA does; [`adapters`] holds
+//! the LoRA adapters and the named parameter sets; [`routing`] the instruction codebook and the
+//! test-time router; [`eval`] the CoIN scorers, batched generation, the accuracy matrix and the
+//! reports.
+//!
+//! The pipeline ([`continual::run`], `lcia run --config run.toml`): for each task of the sequence
+//! ([`continual::config::RunConfig`]) the codebook decides retrain-or-expand, the chosen parameter
+//! set trains ([`continual::train_task`]: AdamW with two learning rates, cosine schedule, the
+//! balanced EMA when the method says so), its checkpoint is written, every task seen so far is
+//! evaluated with its routed set, and the manifest ([`continual::manifest::Manifest`]) commits the
+//! task; a killed run resumes after the last committed task.
 //!
 //! Everything is generic over Burn's `Backend`; the `lcia-backends` crate picks NdArray (CPU),
 //! WGPU or CUDA at run time from a `--device` string.
