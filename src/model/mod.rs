@@ -2,6 +2,7 @@
 
 pub mod config;
 mod error;
+pub mod export;
 pub mod generate;
 pub mod hf;
 pub mod llama;

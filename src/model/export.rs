@@ -1,0 +1,50 @@
+//! Writing a [`Llava`] as a llava-hf checkpoint directory (transformers 5.x key layout), so a
+//! model trained here loads like any downloaded one.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn_store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
+
+use super::ModelError;
+use super::llava::Llava;
+
+/// Module path → checkpoint name: the Llama projections' weights leave their `base` level.
+/// (LayerNorm `gamma`/`beta` become `weight`/`bias` in [`BurnToPyTorchAdapter`].)
+const EXPORT_REMAP: &[(&str, &str)] = &[(r"^(.*_proj)\.base\.(weight|bias)$", "$1.$2")];
+
+/// Writes `model` (without LoRA adapters: merge or leave them out first) to
+/// `dir/model.safetensors` in PyTorch layout and `config_json` to `dir/config.json`; both
+/// files are written through a temporary name and renamed.
+pub fn save_llava<B: Backend>(
+    model: &Llava<B>,
+    config_json: &str,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    let io = |path: &Path, error: std::io::Error| ModelError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let file = dir.join("model.safetensors");
+    let tmp = dir.join("model.safetensors.tmp");
+    let remap =
+        KeyRemapper::from_patterns(EXPORT_REMAP.to_vec()).map_err(|e| ModelError::Weights {
+            file: file.clone(),
+            message: format!("remap table: {e}"),
+        })?;
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(remap);
+    model
+        .save_into(&mut store)
+        .map_err(|e| ModelError::Weights {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+    std::fs::rename(&tmp, &file).map_err(|e| io(&file, e))?;
+    let config = dir.join("config.json");
+    let tmp = dir.join("config.json.tmp");
+    std::fs::write(&tmp, config_json).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &config).map_err(|e| io(&config, e))
+}
