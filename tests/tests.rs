@@ -5,6 +5,7 @@ mod balanced_ema;
 mod common;
 mod data;
 mod dema;
+mod demo;
 mod embedding;
 mod loading;
 mod model;

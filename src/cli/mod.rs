@@ -46,6 +46,17 @@ pub enum Command {
         #[arg(long)]
         stop_after: Option<usize>,
     },
+    /// The embedded demo: generate a synthetic 5-task benchmark, train a tiny LLaVA from
+    /// random weights on its captions, run sequential LoRA, fixed EMA 0.99, LCIA and multitask
+    /// on it, and print the comparison (no download; minutes on a CPU).
+    Demo {
+        /// The smoke-test sizes (about two minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Output directory (default: runs/demo or runs/demo-quick); finished parts are reused.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Evaluate one checkpoint (a parameter-set directory) on tasks of a run.toml; writes
     /// predictions JSONL (CoIN answer-file fields) and accuracy.json.
     Eval {
@@ -147,6 +158,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 stop_after,
             };
             print!("{}", lcia_backends::dispatch(&spec, task)??);
+        }
+        Command::Demo { quick, out } => {
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(if quick {
+                    "runs/demo-quick"
+                } else {
+                    "runs/demo"
+                })
+            });
+            print!(
+                "{}",
+                lcia_backends::dispatch(&spec, run::DemoTask { quick, out })??
+            );
         }
         Command::Eval {
             config,

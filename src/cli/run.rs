@@ -88,3 +88,31 @@ impl BackendTask for EvalTask {
         Ok(report)
     }
 }
+
+/// `lcia demo`.
+pub struct DemoTask {
+    /// Smoke-test sizes.
+    pub quick: bool,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+impl BackendTask for DemoTask {
+    type Output = anyhow::Result<String>;
+
+    fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        use lcia::continual::demo::{DemoSettings, comparison_markdown, run_demo};
+        let settings = DemoSettings::new(self.quick);
+        let results = run_demo::<AB>(&self.out, &settings, &device).context("demo")?;
+        Ok(format!(
+            "{}\nEach method's run directory holds report.md and plots/ (accuracy matrix, loss, α):\n{}\ncomparison: {}\n",
+            comparison_markdown(&results),
+            results
+                .iter()
+                .map(|r| format!("  {}: {}", r.method, r.run_dir.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            self.out.join("comparison.md").display()
+        ))
+    }
+}

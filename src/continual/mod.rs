@@ -5,6 +5,7 @@ pub mod checkpoint_eval;
 pub mod config;
 mod dema;
 mod dema_stats;
+pub mod demo;
 pub mod grads;
 pub mod manifest;
 pub mod memory;

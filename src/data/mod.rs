@@ -6,6 +6,7 @@ pub mod image;
 pub mod record;
 pub mod resample;
 pub mod sample;
+pub mod synthetic;
 pub mod tasks;
 pub mod template;
 pub mod tokenizer;

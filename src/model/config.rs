@@ -259,6 +259,16 @@ impl HfConfig {
             path: path.to_path_buf(),
             error,
         })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a `config.json` (errors name `<memory>`).
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        Self::parse(text, Path::new("<memory>"))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Self, ModelError> {
+        let text = text.to_string();
         let bad = |message: String| ModelError::Config {
             path: path.to_path_buf(),
             message,
