@@ -133,3 +133,11 @@ impl fmt::Display for MemoryPlan {
         )
     }
 }
+
+/// The process's peak resident memory in bytes (Linux `VmHWM`), `None` where unavailable.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,6 +1,7 @@
 //! Continual tuning: the balanced EMA (DEMA) that consolidates each task's weights.
 
 mod balanced_ema;
+pub mod bench;
 pub mod checkpoint_eval;
 pub mod config;
 mod dema;
