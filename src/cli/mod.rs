@@ -104,9 +104,10 @@ pub enum Command {
         sets: u64,
     },
     /// Answer one prompt (with an optional image) greedily, optionally with a checkpoint's
-    /// adapters and projector.
+    /// adapters and projector; a text-only Llama directory (e.g. from import-gguf) answers
+    /// text prompts.
     Generate {
-        /// HF LLaVA model directory.
+        /// HF LLaVA (or text-only Llama) model directory.
         #[arg(long)]
         model: PathBuf,
         /// tokenizer.json (default: <model>/tokenizer.json).
@@ -122,8 +123,25 @@ pub enum Command {
         /// Most new tokens.
         #[arg(long, default_value_t = 128)]
         max_new_tokens: usize,
+        /// Conversation template: vicuna-v1, or chat-ml (with --system); default: what the
+        /// model's tokenizer_config.json chat_template uses (vicuna-v1 without one).
+        #[arg(long)]
+        template: Option<String>,
+        /// System message of the chat-ml template.
+        #[arg(long, requires = "template")]
+        system: Option<String>,
         /// The question or instruction.
         prompt: String,
+    },
+    /// Import a Llama-architecture GGUF file (llama.cpp format; F32, F16, BF16, Q8_0, Q4_0,
+    /// Q4_1 tensors) as an HF-style directory: config.json, model.safetensors (f32),
+    /// tokenizer.json and tokenizer_config.json from the GGUF metadata.
+    ImportGguf {
+        /// The .gguf file.
+        file: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List the backends compiled into this binary and the --device values they accept.
     Devices,
@@ -229,9 +247,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             checkpoint,
             image,
             max_new_tokens,
+            template,
+            system,
             prompt,
         } => {
+            let template = match template.as_deref() {
+                None => None,
+                Some("vicuna-v1" | "vicuna_v1") => Some(lcia::data::Template::VicunaV1),
+                Some("chat-ml" | "chat_ml" | "chatml") => {
+                    Some(lcia::data::Template::ChatMl { system })
+                }
+                Some(other) => anyhow::bail!("unknown --template '{other}' (vicuna-v1, chat-ml)"),
+            };
             let task = generate::GenerateTask {
+                template,
                 model,
                 tokenizer,
                 checkpoint,
@@ -240,6 +269,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 prompt,
             };
             println!("{}", lcia_backends::dispatch(&spec, task)??);
+        }
+        Command::ImportGguf { file, out } => {
+            let summary = lcia::model::gguf::import_gguf(&file, &out)
+                .with_context(|| format!("importing {}", file.display()))?;
+            println!(
+                "{} -> {}: {} tensors, {} parameters (source types {:?}), tied embeddings: {}, \
+                 vocabulary {}",
+                file.display(),
+                out.display(),
+                summary.tensors,
+                summary.parameters,
+                summary.source_types,
+                summary.tied_embeddings,
+                summary.vocab_size
+            );
         }
         Command::Devices => {
             for kind in compiled_backends() {

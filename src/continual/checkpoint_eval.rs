@@ -58,6 +58,7 @@ pub fn evaluate_checkpoint<B: Backend>(
     let model = load_checkpoint::<B>(config, checkpoint, device)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
+        template: &config.model.template,
         image_tokens: image_tokens(&llava),
         image_size: llava.vision_config.image_size,
         batch_size: config.eval.batch_size,

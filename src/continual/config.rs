@@ -20,6 +20,10 @@ pub struct ModelSection {
     /// `tokenizer.json` (default: `<dir>/tokenizer.json`).
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
+    /// Conversation template: `"vicuna_v1"` (default, LLaVA-1.5) or
+    /// `{ chat_ml = { system = "..." } }` (SmolLM2 and other ChatML models).
+    #[serde(default)]
+    pub template: crate::data::Template,
 }
 
 /// The LoRA adapters (LCIA: r 128, α 256, dropout 0.05, all seven projections).

@@ -90,6 +90,7 @@ pub fn run<B: AutodiffBackend>(
     let mut state = super::resume::open_state(config, out, options, model, fresh)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
+        template: &config.model.template,
         image_tokens: tokens,
         image_size: llava.vision_config.image_size,
         batch_size: config.eval.batch_size,

@@ -75,7 +75,14 @@ pub fn load_samples(
     let mut samples = Vec::with_capacity(records.len());
     let mut masked = 0;
     for record in &records {
-        match train_sample(record, tokenizer, tokens, root, config.train.max_len)? {
+        match train_sample(
+            record,
+            tokenizer,
+            &config.model.template,
+            tokens,
+            root,
+            config.train.max_len,
+        )? {
             Some(sample) => samples.push(sample),
             None => masked += 1,
         }

@@ -1,6 +1,7 @@
 //! Inputs: tokenization and image preprocessing.
 
 pub mod batcher;
+pub mod chat;
 mod error;
 pub mod image;
 pub mod record;
@@ -11,6 +12,7 @@ pub mod tasks;
 pub mod template;
 pub mod tokenizer;
 
+pub use chat::Template;
 pub use error::DataError;
 pub use image::ImagePreprocess;
 pub use record::{LoadReport, TestRecord, TrainRecord, load_test_records, load_train_records};

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::DataError;
+use super::chat::Template;
 use super::record::{TestRecord, TrainRecord};
-use super::template::{
-    IGNORE_INDEX, Role, Turn, move_image_to_front, preprocess_v1, vicuna_v1_prompt,
-};
+use super::template::{IGNORE_INDEX, Role, move_image_to_front};
 use super::tokenizer::{IMAGE_MARKER, TextTokenizer};
 
 /// The id that stands for "one image here" while tokenizing, before expansion (LLaVA's
@@ -48,7 +47,7 @@ pub struct EvalPrompt {
     pub question_id: String,
     /// The prompt text as given in the test file.
     pub text: String,
-    /// Token ids of the `vicuna_v1` prompt up to `"ASSISTANT:"`, images expanded.
+    /// Token ids of the prompt up to the opening of the answer, images expanded.
     pub ids: Vec<i64>,
     /// The image file, if any.
     pub image: Option<PathBuf>,
@@ -71,13 +70,15 @@ fn with_marker(value: &str, has_image: bool) -> String {
     }
 }
 
-/// Tokenizes a training record as LLaVA's `preprocess_v1` does, expands the image to
+/// Tokenizes a training record in `template` (for `vicuna_v1`, as LLaVA's `preprocess_v1`
+/// does), expands the image to
 /// `image.count` tokens (labels ignored there) and truncates to `max_len` (the embedded
 /// sequence, as LLaVA truncates after splicing). Returns `None` for a sample the mismatch
 /// guard masked entirely or one with no supervised token left after truncation.
 pub fn train_sample(
     record: &TrainRecord,
     tokenizer: &TextTokenizer,
+    template: &Template,
     image: ImageTokens,
     image_root: Option<&Path>,
     max_len: usize,
@@ -91,7 +92,7 @@ pub fn train_sample(
     if let Some(first) = turns.iter_mut().find(|t| t.role == Role::Human) {
         first.value = with_marker(&first.value, has_image);
     }
-    let example = preprocess_v1(
+    let example = template.training_example(
         tokenizer,
         &turns,
         has_image.then_some(PLACEHOLDER),
@@ -130,28 +131,21 @@ pub fn train_sample(
     Ok((sample.supervised() > 0).then_some(sample))
 }
 
-/// The generation prompt of a test record: `"{system} USER: <image>\n{text} ASSISTANT:"`,
-/// tokenized with the image expanded.
+/// The generation prompt of a test record in `template` (`vicuna_v1`: `"{system} USER:
+/// <image>\n{text} ASSISTANT:"`), tokenized with the image expanded.
 pub fn eval_prompt(
     record: &TestRecord,
     tokenizer: &TextTokenizer,
+    template: &Template,
     image: ImageTokens,
     image_root: Option<&Path>,
 ) -> Result<EvalPrompt, DataError> {
     let has_image = record.image.is_some();
-    let turns = [Turn {
-        role: Role::Human,
-        value: with_marker(&record.text, has_image),
-    }];
-    let prompt = format!("{}{}:", vicuna_v1_prompt(&turns), Role::Gpt.name());
-    let ids = match has_image {
-        true => tokenizer.encode_with_image(&prompt, PLACEHOLDER)?,
-        false => tokenizer
-            .encode(&prompt, true)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-    };
+    let ids = template.generation_ids(
+        tokenizer,
+        &with_marker(&record.text, has_image),
+        has_image.then_some(PLACEHOLDER),
+    )?;
     Ok(EvalPrompt {
         question_id: record.question_id.clone(),
         text: record.text.clone(),

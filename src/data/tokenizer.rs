@@ -27,8 +27,9 @@ impl std::fmt::Debug for TextTokenizer {
 }
 
 impl TextTokenizer {
-    /// Loads `tokenizer.json`; BOS and EOS are `<s>`/`</s>` when present (Llama-2 style).
-    /// Padding and truncation settings stored in the file are switched off: callers pad and
+    /// Loads `tokenizer.json`; BOS and EOS are `<s>`/`</s>` when present (Llama-2 style),
+    /// otherwise `eos_token` (and `bos_token` when `add_bos_token` is true) of a
+    /// `tokenizer_config.json` beside it (GPT-2-style vocabularies such as SmolLM2's). Padding and truncation settings stored in the file are switched off: callers pad and
     /// truncate batches themselves (and a fixed padding would otherwise be taken for text).
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
         let mut inner =
@@ -43,8 +44,25 @@ impl TextTokenizer {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-        let bos = inner.token_to_id("<s>");
-        let eos = inner.token_to_id("</s>");
+        let mut bos = inner.token_to_id("<s>");
+        let mut eos = inner.token_to_id("</s>");
+        if eos.is_none() {
+            let side = path.with_file_name("tokenizer_config.json");
+            if let Ok(text) = std::fs::read_to_string(&side) {
+                let config: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| DataError::Tokenizer {
+                        path: side.clone(),
+                        message: e.to_string(),
+                    })?;
+                let id = |key: &str| config[key].as_str().and_then(|t| inner.token_to_id(t));
+                eos = id("eos_token");
+                bos = if config["add_bos_token"] == serde_json::Value::Bool(true) {
+                    id("bos_token")
+                } else {
+                    None
+                };
+            }
+        }
         Ok(Self {
             inner,
             path: path.to_path_buf(),

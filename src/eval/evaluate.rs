@@ -36,6 +36,8 @@ pub struct TaskSpec {
 pub struct EvalContext<'a> {
     /// The tokenizer.
     pub tokenizer: &'a TextTokenizer,
+    /// The conversation template of the prompts.
+    pub template: &'a crate::data::Template,
     /// Image-token id and count of the model.
     pub image_tokens: ImageTokens,
     /// Image size of the vision tower.
@@ -150,7 +152,7 @@ pub fn evaluate_task<B: Backend>(
     let root = spec.image_root.as_deref();
     let prompts = records
         .iter()
-        .map(|r| eval_prompt(r, ctx.tokenizer, ctx.image_tokens, root))
+        .map(|r| eval_prompt(r, ctx.tokenizer, ctx.template, ctx.image_tokens, root))
         .collect::<Result<Vec<_>, _>>()?;
     let images = match spec.pad_images {
         true => ImagePreprocess::llava(ctx.image_size),

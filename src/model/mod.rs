@@ -4,6 +4,7 @@ pub mod config;
 mod error;
 pub mod export;
 pub mod generate;
+pub mod gguf;
 pub mod hf;
 pub mod llama;
 pub mod llava;
