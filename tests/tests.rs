@@ -7,6 +7,7 @@ mod data;
 mod dema;
 mod demo;
 mod embedding;
+mod gguf;
 mod loading;
 mod model;
 mod pipeline;

@@ -13,7 +13,7 @@ mod tokenizer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use import::{ImportSummary, import_gguf, llama_config_json};
+pub use import::{ImportSummary, import_gguf, llama_config_json, unpermute_rows};
 pub use quant::{GgmlType, dequantize};
 pub use tokenizer::tokenizer_json;
 
