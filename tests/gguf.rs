@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use half::f16;
-use lcia::data::{Template, TextTokenizer};
+use lcia::data::{Role, Template, TextTokenizer, Turn};
 use lcia::model::GenerationConfig;
 use lcia::model::gguf::{GgmlType, GgufFile, GgufValue, dequantize, import_gguf, unpermute_rows};
 
@@ -345,5 +345,50 @@ fn smollm2_import_answers_paris() {
         .collect();
     let answer = tokenizer.decode(&answer, true).unwrap();
     assert!(answer.contains("Paris"), "answer: {answer:?}");
+
+    // ChatML training example: only the answer and its <|im_end|> are supervised.
+    let turns = [
+        Turn {
+            role: Role::Human,
+            value: "<image>\nIs it red?".into(),
+        },
+        Turn {
+            role: Role::Gpt,
+            value: "yes".into(),
+        },
+    ];
+    let plain = Template::ChatMl { system: None };
+    let example = plain
+        .training_example(&tokenizer, &turns, Some(-200), 64)
+        .unwrap();
+    let supervised: Vec<u32> = example
+        .labels
+        .iter()
+        .filter(|&&l| l >= 0)
+        .map(|&l| l as u32)
+        .collect();
+    assert_eq!(
+        tokenizer.decode(&supervised, false).unwrap(),
+        "yes<|im_end|>"
+    );
+    let text: Vec<u32> = example
+        .ids
+        .iter()
+        .filter(|&&t| t >= 0)
+        .map(|&t| t as u32)
+        .collect();
+    assert_eq!(
+        tokenizer.decode(&text, false).unwrap(),
+        "<|im_start|>user\n\nIs it red?<|im_end|>\n<|im_start|>assistant\nyes<|im_end|>\n"
+    );
+    assert_eq!(example.ids.iter().filter(|&&t| t == -200).count(), 1);
+    let prompt = plain
+        .generation_ids(&tokenizer, "Is it red?", None)
+        .unwrap();
+    let prompt: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+    assert_eq!(
+        tokenizer.decode(&prompt, false).unwrap(),
+        "<|im_start|>user\nIs it red?<|im_end|>\n<|im_start|>assistant\n"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }

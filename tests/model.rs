@@ -252,7 +252,10 @@ fn llava_loss_is_the_cross_entropy_of_the_reference_logits() {
     );
     let pixels = floats::<4>(&fx, "pixel_values");
     let (_, loss) = model
-        .forward_loss(ids_t, Some(pixels), None, labels_t)
+        .forward_loss(ids_t.clone(), Some(pixels.clone()), None, labels_t.clone())
+        .unwrap();
+    let sparse = model
+        .supervised_loss(ids_t, Some(pixels), None, labels_t)
         .unwrap();
     let (_, logits) = fx.get("llava_logits");
     let vocab = 1000;
@@ -266,6 +269,11 @@ fn llava_loss_is_the_cross_entropy_of_the_reference_logits() {
     expected /= 2.0;
     let got = values(&loss)[0];
     assert!((got - expected).abs() < 1e-4, "loss {got} vs {expected}");
+    let got = values(&sparse)[0];
+    assert!(
+        (got - expected).abs() < 1e-4,
+        "head on supervised rows: {got} vs {expected}"
+    );
 }
 
 #[test]

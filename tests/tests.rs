@@ -6,6 +6,7 @@ mod common;
 mod data;
 mod dema;
 mod demo;
+mod easy_vqa;
 mod embedding;
 mod gguf;
 mod loading;

@@ -116,3 +116,31 @@ impl BackendTask for DemoTask {
         ))
     }
 }
+
+/// `lcia easy-vqa`.
+pub struct EasyVqaTask {
+    /// `--quick` sizes.
+    pub quick: bool,
+    /// The asset cache (scripts/fetch-assets.sh).
+    pub assets: PathBuf,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+impl BackendTask for EasyVqaTask {
+    type Output = anyhow::Result<String>;
+
+    fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        use lcia::continual::demo::comparison_markdown;
+        use lcia::continual::easy_vqa::{EasyVqaSettings, dema_table, run_easy_vqa};
+        let settings = EasyVqaSettings::new(self.quick);
+        let results =
+            run_easy_vqa::<AB>(&self.assets, &self.out, &settings, &device).context("easy-VQA")?;
+        Ok(format!(
+            "{}\nBalanced-EMA coefficients per task:\n{}\ncomparison: {} (plot comparison.png; each run's report.md and plots/ under runs/)\n",
+            comparison_markdown(&results),
+            dema_table(&results)?,
+            self.out.join("comparison.md").display()
+        ))
+    }
+}

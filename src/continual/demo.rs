@@ -1,21 +1,20 @@
 //! The embedded demo: a synthetic benchmark, a tiny LLaVA trained from random weights on its
 //! captions (stage 1), then the continual sequence for each method, compared in one table.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::checkpoint_eval::evaluate_checkpoint;
+use super::compare::compare_methods;
+pub use super::compare::{MethodResult, comparison_markdown};
 use super::config::{EmaChoice, EmaWhen, MethodSection, RunConfig, TaskEntry};
-use super::manifest::{read_json, write_json};
 use super::setup::{image_tokens, load_samples};
 use super::trainer::{TrainConfig, train_task};
-use super::{RunOptions, run};
 use crate::data::ImagePreprocess;
 use crate::data::synthetic::{SyntheticBenchmark, SyntheticConfig, generate};
-use crate::eval::{ContinualMetrics, ScorerKind};
+use crate::eval::ScorerKind;
 use crate::model::{HfConfig, Llava, Trainable};
 
 /// The demo model's `config.json` (a LLaVA of about a million parameters).
@@ -59,21 +58,6 @@ impl DemoSettings {
             seed: 7,
         }
     }
-}
-
-/// One method's outcome.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MethodResult {
-    /// Method name.
-    pub method: String,
-    /// Its metrics (multitask: Forgetting and BWT are 0 by construction).
-    pub metrics: ContinualMetrics,
-    /// Final accuracy per task.
-    pub final_accuracy: Vec<(String, f64)>,
-    /// Wall time in seconds.
-    pub seconds: f64,
-    /// The run directory.
-    pub run_dir: PathBuf,
 }
 
 fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSettings) -> RunConfig {
@@ -179,65 +163,6 @@ pub fn stage1<B: AutodiffBackend>(
     Ok(())
 }
 
-fn multitask<B: AutodiffBackend>(
-    out: &Path,
-    config: &RunConfig,
-    bench: &SyntheticBenchmark,
-    device: &B::Device,
-) -> crate::Result<(ContinualMetrics, Vec<(String, f64)>)> {
-    let joint = out.join("joint");
-    let mut records = Vec::new();
-    for (_, train, _) in &bench.tasks {
-        let list: Vec<serde_json::Value> = read_json(train)?;
-        records.extend(list);
-    }
-    write_json(&joint.join("train.json"), &records)?;
-    let mut joint_config = config.clone();
-    joint_config.method = MethodSection {
-        grouping: false,
-        ema: EmaChoice::Off,
-        ..MethodSection::default()
-    };
-    joint_config.tasks = vec![TaskEntry {
-        name: "joint".into(),
-        train: Some(joint.join("train.json")),
-        ..config.tasks[0].clone()
-    }];
-    let config_path = out.join("multitask.toml");
-    let run_dir = out.join("runs/multitask");
-    run::<B>(
-        &config_path,
-        &joint_config,
-        &run_dir,
-        &RunOptions {
-            resume: true,
-            stop_after: None,
-        },
-        device,
-    )?;
-    let results = evaluate_checkpoint::<B::InnerBackend>(
-        &config_path,
-        config,
-        &run_dir.join("checkpoints/01-joint"),
-        &[],
-        &run_dir.join("eval"),
-        device,
-    )?;
-    let accuracy: Vec<(String, f64)> = results
-        .iter()
-        .map(|r| (r.task.clone(), r.accuracy))
-        .collect();
-    let mean = accuracy.iter().map(|a| a.1).sum::<f64>() / accuracy.len().max(1) as f64;
-    let metrics = ContinualMetrics {
-        avg_acc: mean,
-        forgetting: 0.0,
-        new_acc: mean,
-        bwt: 0.0,
-        maa: mean,
-    };
-    Ok((metrics, accuracy))
-}
-
 /// Generates the data, runs stage 1, then every method and the multitask upper bound into
 /// `out`; finished parts are reused when the demo is run again.
 pub fn run_demo<B: AutodiffBackend>(
@@ -255,101 +180,7 @@ pub fn run_demo<B: AutodiffBackend>(
     let base = out.join("base");
     stage1::<B>(&base, &bench, settings, device)?;
     let config = base_config(&base, &bench, settings);
-    let config_path = out.join("demo.toml");
-    let mut results = Vec::new();
-    let mut curves = Vec::new();
-    for (name, method) in methods() {
-        let started = Instant::now();
-        let mut method_config = config.clone();
-        method_config.method = method;
-        let slug: String = name
-            .split_whitespace()
-            .next()
-            .unwrap_or(name)
-            .to_lowercase();
-        let run_dir = out.join("runs").join(&slug);
-        let outcome = run::<B>(
-            &config_path,
-            &method_config,
-            &run_dir,
-            &RunOptions {
-                resume: true,
-                stop_after: None,
-            },
-            device,
-        )?;
-        let metrics = outcome
-            .matrix
-            .metrics()
-            .ok_or_else(|| crate::Error::run(&run_dir, "no finished task"))?;
-        let last = outcome.matrix.rows.last().cloned().unwrap_or_default();
-        let curve = outcome
-            .matrix
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(j, row)| ((j + 1) as f64, row.iter().sum::<f64>() / row.len() as f64))
-            .collect();
-        curves.push((name.to_string(), curve));
-        results.push(MethodResult {
-            method: name.to_string(),
-            metrics,
-            final_accuracy: outcome.matrix.tasks.iter().cloned().zip(last).collect(),
-            seconds: started.elapsed().as_secs_f64(),
-            run_dir,
-        });
-    }
-    let started = Instant::now();
-    let (metrics, final_accuracy) = multitask::<B>(out, &config, &bench, device)?;
-    results.push(MethodResult {
-        method: "Multitask (upper bound)".into(),
-        metrics,
-        final_accuracy,
-        seconds: started.elapsed().as_secs_f64(),
-        run_dir: out.join("runs/multitask"),
-    });
-    let tasks = bench.tasks.len() as f64;
-    curves.push((
-        "Multitask (upper bound)".into(),
-        vec![(1.0, metrics.avg_acc), (tasks, metrics.avg_acc)],
-    ));
-    crate::eval::plot::line_chart(
-        &out.join("comparison.png"),
-        "Mean accuracy on the tasks seen so far",
-        "tasks learned",
-        "accuracy (%)",
-        &curves,
-    )?;
-    write_json(&out.join("comparison.json"), &results)?;
-    crate::io::write_atomic(
-        &out.join("comparison.md"),
-        comparison_markdown(&results).as_bytes(),
-    )?;
+    let results = compare_methods::<B>(out, &config, &methods(), &bench, false, 1, device)?;
     log::info!("demo finished in {:.0} s", start.elapsed().as_secs_f64());
     Ok(results)
-}
-
-/// The comparison table: one row per method.
-pub fn comparison_markdown(results: &[MethodResult]) -> String {
-    let mut out = String::from(
-        "| method | Avg.ACC | Forgetting | New.ACC | BWT | final accuracy per task | time (s) |\n|---|---:|---:|---:|---:|---|---:|\n",
-    );
-    for r in results {
-        let per_task: Vec<String> = r
-            .final_accuracy
-            .iter()
-            .map(|(t, a)| format!("{t} {a:.0}"))
-            .collect();
-        out.push_str(&format!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} |\n",
-            r.method,
-            r.metrics.avg_acc,
-            r.metrics.forgetting,
-            r.metrics.new_acc,
-            r.metrics.bwt,
-            per_task.join(", "),
-            r.seconds
-        ));
-    }
-    out
 }

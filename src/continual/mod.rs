@@ -3,10 +3,12 @@
 mod balanced_ema;
 pub mod bench;
 pub mod checkpoint_eval;
+pub mod compare;
 pub mod config;
 mod dema;
 mod dema_stats;
 pub mod demo;
+pub mod easy_vqa;
 pub mod grads;
 pub mod manifest;
 pub mod memory;
@@ -17,6 +19,7 @@ pub mod schedule;
 pub mod setup;
 mod trace;
 pub mod trainer;
+pub mod vision_pretrain;
 
 pub use balanced_ema::{BalancedEma, StepGradients, TensorStep};
 pub use dema::{

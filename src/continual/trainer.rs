@@ -234,8 +234,12 @@ pub fn train_task<B: AutodiffBackend>(
                 let batch: Vec<&TrainSample> = indices.iter().map(|&i| &samples[i]).collect();
                 let text = batch_tensors::<B>(&batch, pad_id, device);
                 let pixels = load_pixels::<B>(&batch, images, device)?;
-                let (_, loss) =
-                    model.forward_loss(text.ids, pixels, Some(text.attention_mask), text.labels)?;
+                let loss = model.supervised_loss(
+                    text.ids,
+                    pixels,
+                    Some(text.attention_mask),
+                    text.labels,
+                )?;
                 let loss = loss.div_scalar(group.len() as f64);
                 loss_sum += loss.clone().into_scalar().elem::<f64>();
                 tokens += text.tokens;

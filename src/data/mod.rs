@@ -2,6 +2,7 @@
 
 pub mod batcher;
 pub mod chat;
+pub mod easy_vqa;
 mod error;
 pub mod image;
 pub mod record;

@@ -38,7 +38,7 @@ pub fn greedy_from_embeds<B: Backend>(
     let mut out = Vec::with_capacity(config.max_new_tokens);
     let mut cache = config.use_cache.then(|| model.new_cache());
     let mut context = prompt.clone();
-    let mut logits = model.forward_embeds(prompt, None, cache.as_mut());
+    let mut logits = model.last_logits(prompt, None, cache.as_mut());
     for _ in 0..config.max_new_tokens {
         let [_, len, vocab] = logits.dims();
         let next = logits
@@ -54,10 +54,10 @@ pub fn greedy_from_embeds<B: Backend>(
         let token = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next], [1, 1]), &device);
         let embed = model.embed(token);
         logits = match cache.as_mut() {
-            Some(cache) => model.forward_embeds(embed, None, Some(cache)),
+            Some(cache) => model.last_logits(embed, None, Some(cache)),
             None => {
                 context = Tensor::cat(vec![context, embed], 1);
-                model.forward_embeds(context.clone(), None, None)
+                model.last_logits(context.clone(), None, None)
             }
         };
     }
@@ -83,7 +83,7 @@ pub fn greedy_batch_from_embeds<B: Backend>(
     let mut cache = config.use_cache.then(|| model.new_cache());
     let mut context = prompt.clone();
     let mut mask = mask;
-    let mut logits = model.forward_embeds(prompt, Some(mask.clone()), cache.as_mut());
+    let mut logits = model.last_logits(prompt, Some(mask.clone()), cache.as_mut());
     for _ in 0..config.max_new_tokens {
         let [_, len, vocab] = logits.dims();
         let next: Vec<i64> = logits
@@ -106,10 +106,10 @@ pub fn greedy_batch_from_embeds<B: Backend>(
         let embed = model.embed(token);
         mask = Tensor::cat(vec![mask, Tensor::ones([batch, 1], &device)], 1);
         logits = match cache.as_mut() {
-            Some(cache) => model.forward_embeds(embed, Some(mask.clone()), Some(cache)),
+            Some(cache) => model.last_logits(embed, Some(mask.clone()), Some(cache)),
             None => {
                 context = Tensor::cat(vec![context, embed], 1);
-                model.forward_embeds(context.clone(), Some(mask.clone()), None)
+                model.last_logits(context.clone(), Some(mask.clone()), None)
             }
         };
     }

@@ -205,6 +205,57 @@ impl<B: Backend> Llava<B> {
         let loss = causal_lm_loss(logits.clone(), labels);
         Ok((logits, loss))
     }
+
+    /// The same loss as [`Self::forward_loss`] with the LM head applied only where a label is
+    /// supervised (the labels are read to the host to find those positions): for a large
+    /// vocabulary and short answers the head on every position would be a large part of the
+    /// step. Training uses this; there are no logits to return.
+    pub fn supervised_loss(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        pixels: Option<Tensor<B, 4>>,
+        attention_mask: Option<Tensor<B, 2, Int>>,
+        labels: Tensor<B, 2, Int>,
+    ) -> Result<Tensor<B, 1>, ModelError> {
+        let labels = labels.mask_fill(ids.clone().equal_elem(self.image_token_index), IGNORE_INDEX);
+        let [batch, len] = ids.dims();
+        let device = ids.device();
+        let embeds = self.embed(ids, pixels)?;
+        if len < 2 {
+            return Ok(Tensor::zeros([1], &device));
+        }
+        let labels: Vec<i64> = labels
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap_or_default();
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for b in 0..batch {
+            for t in 0..len - 1 {
+                let label = labels[b * len + t + 1];
+                if label != IGNORE_INDEX {
+                    rows.push((b * len + t) as i64);
+                    targets.push(label);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(Tensor::zeros([1], &device));
+        }
+        let n = rows.len();
+        let hidden = self
+            .language_model
+            .hidden_states(embeds, attention_mask, None);
+        let width = hidden.dims()[2];
+        let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device);
+        let picked = hidden.reshape([batch * len, width]).select(0, rows);
+        let logits = self.language_model.head(picked.unsqueeze_dim(0));
+        let vocab = logits.dims()[2];
+        let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
+        let log_p = burn::tensor::activation::log_softmax(logits.reshape([n, vocab]), 1);
+        Ok(log_p.gather(1, targets).mean().neg())
+    }
 }
 
 /// Whether a module path of a [`Llava`] belongs to a parameter set (LoRA adapters and the

@@ -113,6 +113,11 @@ impl<B: Backend> Llama<B> {
         cache: Option<&mut LlamaCache<B>>,
     ) -> Tensor<B, 3> {
         let hidden = self.hidden_states(embeds, attention_mask, cache);
+        self.head(hidden)
+    }
+
+    /// The LM head (tied to the embedding or not) on hidden states `[batch, len, d_model]`.
+    pub fn head(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => {
@@ -120,6 +125,19 @@ impl<B: Backend> Llama<B> {
                 hidden.matmul(weight.transpose().unsqueeze())
             }
         }
+    }
+
+    /// Logits of the last position only (`[batch, 1, vocab]`), for decoding: the LM head, a
+    /// `vocab × d_model` matmul per position, is skipped for the others.
+    pub fn last_logits(
+        &self,
+        embeds: Tensor<B, 3>,
+        attention_mask: Option<Tensor<B, 2, Int>>,
+        cache: Option<&mut LlamaCache<B>>,
+    ) -> Tensor<B, 3> {
+        let hidden = self.hidden_states(embeds, attention_mask, cache);
+        let [batch, len, width] = hidden.dims();
+        self.head(hidden.slice([0..batch, len - 1..len, 0..width]))
     }
 
     /// The final-norm hidden states (see [`Self::forward_embeds`] for shapes).

@@ -1,0 +1,267 @@
+//! Running several methods over one task sequence and comparing them: the continual runs,
+//! the optional zero-shot row, the multitask upper bound, the table and the plot.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use super::checkpoint_eval::evaluate_checkpoint;
+use super::config::{EmaChoice, MethodSection, RunConfig, TaskEntry};
+use super::manifest::{read_json, write_json};
+use super::{RunOptions, run};
+use crate::data::synthetic::SyntheticBenchmark;
+use crate::eval::ContinualMetrics;
+
+/// One method's outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodResult {
+    /// Method name.
+    pub method: String,
+    /// Its metrics (multitask: Forgetting and BWT are 0 by construction).
+    pub metrics: ContinualMetrics,
+    /// Final accuracy per task.
+    pub final_accuracy: Vec<(String, f64)>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+fn slug(name: &str) -> String {
+    name.split_whitespace()
+        .next()
+        .unwrap_or(name)
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+}
+
+fn flat(
+    accuracy: Vec<(String, f64)>,
+    started: Instant,
+    method: &str,
+    run_dir: PathBuf,
+    tasks: usize,
+) -> (MethodResult, Curve) {
+    let mean = accuracy.iter().map(|a| a.1).sum::<f64>() / accuracy.len().max(1) as f64;
+    let row = MethodResult {
+        method: method.to_string(),
+        metrics: ContinualMetrics {
+            avg_acc: mean,
+            forgetting: 0.0,
+            new_acc: mean,
+            bwt: 0.0,
+            maa: mean,
+        },
+        final_accuracy: accuracy,
+        seconds: started.elapsed().as_secs_f64(),
+        run_dir,
+    };
+    (row, vec![(1.0, mean), (tasks as f64, mean)])
+}
+
+/// Runs each of `methods` over the tasks of `config` (one run directory each under
+/// `out/runs/`, resumed when already there) and the multitask upper bound, `jobs` of them at a
+/// time on their own threads (the CPU backend computes on one core per run), then, with
+/// `zero_shot`, evaluates the starting model (the first run's `initial/` parameter set) on
+/// every task. Writes `comparison.md`, `comparison.json` and `comparison.png` (mean accuracy on
+/// the tasks seen so far) into `out`.
+pub fn compare_methods<B: AutodiffBackend>(
+    out: &Path,
+    config: &RunConfig,
+    methods: &[(&str, MethodSection)],
+    bench: &SyntheticBenchmark,
+    zero_shot: bool,
+    jobs: usize,
+    device: &B::Device,
+) -> crate::Result<Vec<MethodResult>> {
+    let config_path = out.join("comparison.toml");
+    let total = methods.len() + 1;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<Slot> = (0..total).map(|_| std::sync::Mutex::new(None)).collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if i >= total {
+                break;
+            }
+            let result = match methods.get(i) {
+                Some((name, method)) => {
+                    one_method::<B>(out, &config_path, config, name, method, device)
+                }
+                None => multitask::<B>(out, config, bench, device),
+            };
+            *slots[i]
+                .lock()
+                .expect("no worker panics while holding a slot") = Some(result);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, total) {
+            scope.spawn(work);
+        }
+    });
+    let mut results = Vec::new();
+    let mut curves = Vec::new();
+    for slot in slots {
+        let done = slot
+            .into_inner()
+            .expect("no worker panics while holding a slot");
+        let (result, curve) = done.expect("every job ran")?;
+        curves.push((result.method.clone(), curve));
+        results.push(result);
+    }
+    if let (true, Some((first, _))) = (zero_shot, methods.first()) {
+        let started = Instant::now();
+        let initial = out.join("runs").join(slug(first)).join("initial");
+        let evaluated = evaluate_checkpoint::<B::InnerBackend>(
+            &config_path,
+            config,
+            &initial,
+            &[],
+            &out.join("zero-shot"),
+            device,
+        )?;
+        let accuracy = evaluated
+            .iter()
+            .map(|r| (r.task.clone(), r.accuracy))
+            .collect();
+        let (row, curve) = flat(accuracy, started, "Zero-shot", initial, bench.tasks.len());
+        curves.insert(0, (row.method.clone(), curve));
+        results.insert(0, row);
+    }
+    crate::eval::plot::line_chart(
+        &out.join("comparison.png"),
+        "Mean accuracy on the tasks seen so far",
+        "tasks learned",
+        "accuracy (%)",
+        &curves,
+    )?;
+    write_json(&out.join("comparison.json"), &results)?;
+    crate::io::write_atomic(
+        &out.join("comparison.md"),
+        comparison_markdown(&results).as_bytes(),
+    )?;
+    Ok(results)
+}
+
+/// Mean accuracy on the tasks seen so far, after each task.
+type Curve = Vec<(f64, f64)>;
+/// Where a worker leaves one job's outcome.
+type Slot = std::sync::Mutex<Option<crate::Result<(MethodResult, Curve)>>>;
+
+fn one_method<B: AutodiffBackend>(
+    out: &Path,
+    config_path: &Path,
+    config: &RunConfig,
+    name: &str,
+    method: &MethodSection,
+    device: &B::Device,
+) -> crate::Result<(MethodResult, Curve)> {
+    let started = Instant::now();
+    let mut method_config = config.clone();
+    method_config.method = method.clone();
+    let run_dir = out.join("runs").join(slug(name));
+    let options = RunOptions {
+        resume: true,
+        stop_after: None,
+    };
+    let outcome = run::<B>(config_path, &method_config, &run_dir, &options, device)?;
+    let matrix = &outcome.matrix;
+    let metrics = matrix
+        .metrics()
+        .ok_or_else(|| crate::Error::run(&run_dir, "no finished task"))?;
+    let last = matrix.rows.last().cloned().unwrap_or_default();
+    let curve = matrix
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(j, row)| ((j + 1) as f64, row.iter().sum::<f64>() / row.len() as f64))
+        .collect();
+    let result = MethodResult {
+        method: name.to_string(),
+        metrics,
+        final_accuracy: matrix.tasks.iter().cloned().zip(last).collect(),
+        seconds: started.elapsed().as_secs_f64(),
+        run_dir,
+    };
+    Ok((result, curve))
+}
+
+fn multitask<B: AutodiffBackend>(
+    out: &Path,
+    config: &RunConfig,
+    bench: &SyntheticBenchmark,
+    device: &B::Device,
+) -> crate::Result<(MethodResult, Curve)> {
+    let started = Instant::now();
+    let joint = out.join("joint");
+    let mut records = Vec::new();
+    for (_, train, _) in &bench.tasks {
+        let list: Vec<serde_json::Value> = read_json(train)?;
+        records.extend(list);
+    }
+    write_json(&joint.join("train.json"), &records)?;
+    let mut joint_config = config.clone();
+    joint_config.method = MethodSection {
+        grouping: false,
+        ema: EmaChoice::Off,
+        ..MethodSection::default()
+    };
+    joint_config.tasks = vec![TaskEntry {
+        name: "joint".into(),
+        train: Some(joint.join("train.json")),
+        ..config.tasks[0].clone()
+    }];
+    let config_path = out.join("multitask.toml");
+    let run_dir = out.join("runs/multitask");
+    run::<B>(
+        &config_path,
+        &joint_config,
+        &run_dir,
+        &RunOptions {
+            resume: true,
+            stop_after: None,
+        },
+        device,
+    )?;
+    let results = evaluate_checkpoint::<B::InnerBackend>(
+        &config_path,
+        config,
+        &run_dir.join("checkpoints/01-joint"),
+        &[],
+        &run_dir.join("eval"),
+        device,
+    )?;
+    let accuracy = results
+        .iter()
+        .map(|r| (r.task.clone(), r.accuracy))
+        .collect();
+    let name = "Multitask (upper bound)";
+    Ok(flat(accuracy, started, name, run_dir, bench.tasks.len()))
+}
+
+/// The comparison table: one row per method.
+pub fn comparison_markdown(results: &[MethodResult]) -> String {
+    let mut out = String::from(
+        "| method | Avg.ACC | Forgetting | New.ACC | BWT | final accuracy per task | time (s) |\n|---|---:|---:|---:|---:|---|---:|\n",
+    );
+    for r in results {
+        let per_task: Vec<String> = r
+            .final_accuracy
+            .iter()
+            .map(|(t, a)| format!("{t} {a:.0}"))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} |\n",
+            r.method,
+            r.metrics.avg_acc,
+            r.metrics.forgetting,
+            r.metrics.new_acc,
+            r.metrics.bwt,
+            per_task.join(", "),
+            r.seconds
+        ));
+    }
+    out
+}
