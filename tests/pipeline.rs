@@ -272,3 +272,72 @@ fn shipped_run_configs_parse_and_resolve() {
     }
     assert!(seen >= 1);
 }
+
+#[test]
+fn methods_compared_in_parallel_match_one_at_a_time() {
+    use lcia::continual::compare::compare_methods;
+    use lcia::continual::config::{EmaChoice, EmaWhen, MethodSection};
+    use lcia::data::synthetic::SyntheticBenchmark;
+    let dir = temp_dir("compare");
+    let path = three_tasks(&dir);
+    let mut config = RunConfig::from_file(&path).unwrap();
+    config.train.epochs = 2;
+    let bench = SyntheticBenchmark {
+        root: dir.clone(),
+        image_root: dir.join("images"),
+        captions: dir.join("unused.json"),
+        tasks: ["colour", "bright", "option"]
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    dir.join(t).join("train.json"),
+                    dir.join(t).join("test.json"),
+                )
+            })
+            .collect(),
+    };
+    let lora = MethodSection {
+        grouping: false,
+        ema: EmaChoice::Off,
+        ema_when: EmaWhen::Always,
+        ..MethodSection::default()
+    };
+    let methods = [("LoRA", lora), ("LCIA", MethodSection::default())];
+    let device = Default::default();
+    let two = compare_methods::<AB>(
+        &dir.join("two"),
+        &config,
+        &methods,
+        &bench,
+        true,
+        2,
+        &device,
+    )
+    .unwrap();
+    let one = compare_methods::<AB>(
+        &dir.join("one"),
+        &config,
+        &methods,
+        &bench,
+        true,
+        1,
+        &device,
+    )
+    .unwrap();
+    let names: Vec<&str> = two.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Zero-shot", "LoRA", "LCIA", "Multitask (upper bound)"]
+    );
+    for (a, b) in two.iter().zip(&one) {
+        assert_eq!(a.metrics, b.metrics, "{}", a.method);
+        assert_eq!(a.final_accuracy, b.final_accuracy, "{}", a.method);
+    }
+    assert_eq!(two[0].metrics.forgetting, 0.0);
+    assert_eq!(two[0].final_accuracy.len(), 3);
+    for file in ["comparison.md", "comparison.json", "comparison.png"] {
+        assert!(dir.join("two").join(file).is_file(), "{file}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -211,6 +211,7 @@ fn multitask<B: AutodiffBackend>(
     joint_config.tasks = vec![TaskEntry {
         name: "joint".into(),
         train: Some(joint.join("train.json")),
+        test: bench.tasks.first().map(|t| t.2.clone()),
         ..config.tasks[0].clone()
     }];
     let config_path = out.join("multitask.toml");

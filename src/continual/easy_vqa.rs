@@ -53,7 +53,7 @@ impl EasyVqaSettings {
     pub fn new(quick: bool) -> Self {
         let (train, test, captions, stage1) = match quick {
             true => (64, 40, 320, 1),
-            false => (192, 100, 960, 1),
+            false => (240, 100, 960, 2),
         };
         Self {
             data: EasyVqaConfig {
