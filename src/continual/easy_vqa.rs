@@ -322,7 +322,7 @@ pub fn run_easy_vqa<B: AutodiffBackend>(
 /// statistics (dynamic / fallback counts, α range), from the runs' manifests.
 pub fn dema_table(results: &[MethodResult]) -> crate::Result<String> {
     let mut out = String::from(
-        "| method | task | decision | EMA | dynamic | out of range | first step | other fallback | α min | α mean | α max |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| method | task | decision | EMA | fixed β | dynamic | out of range | first step | other fallback | α min | α mean | α max |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let Ok(manifest) = Manifest::read(&r.run_dir) else {
@@ -338,10 +338,11 @@ pub fn dema_table(results: &[MethodResult]) -> crate::Result<String> {
                 crate::routing::Decision::Expand { group, .. } => format!("expand G{group}"),
             };
             out.push_str(&format!(
-                "| {} | {} | {decision} | {} | {} | {} | {} | {other} | {} | {} | {} |\n",
+                "| {} | {} | {decision} | {} | {} | {} | {} | {} | {other} | {} | {} | {} |\n",
                 r.method,
                 t.task,
                 if t.ema { "on" } else { "off" },
+                d.fixed,
                 d.dynamic,
                 f.out_of_range,
                 f.first_step,
