@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use lcia::continual::{AlphaTrace, BalancedEma, DemaConfig, StepGradients};
+use lcia::dema::{AlphaTrace, BalancedEma, DemaConfig, StepGradients};
 use lcia_backends::{BackendTask, DeviceSpec, dispatch};
 
 #[derive(Parser, Debug)]
@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     steps: usize,
     /// Scale C of the coefficient (2.0 in the official code).
-    #[arg(long, default_value_t = lcia::continual::DEMA_SCALE)]
+    #[arg(long, default_value_t = lcia::dema::DEMA_SCALE)]
     scale: f64,
     /// Where to write the trace.
     #[arg(long, default_value = "target/dema_trace.csv")]

@@ -10,8 +10,8 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use lcia::continual::bench::{bench_ids, time_lora_step};
 use lcia::continual::memory::peak_resident_bytes;
+use lcia::experiments::step_bench::{bench_ids, time_lora_step};
 use lcia::model::{GenerationConfig, HfConfig};
 
 type AB = lcia_backends::CpuAutodiff;
@@ -30,7 +30,8 @@ fn main() {
     let arg = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
     let (steps, batch, rank) = (arg(0, 20), arg(1, 8), arg(2, 8));
     let device = Default::default();
-    let HfConfig::Llava(config) = HfConfig::from_json(lcia::continual::demo::DEMO_CONFIG).unwrap()
+    let HfConfig::Llava(config) =
+        HfConfig::from_json(lcia::experiments::demo::DEMO_CONFIG).unwrap()
     else {
         unreachable!("the demo config is a llava config")
     };
@@ -65,11 +66,17 @@ fn main() {
     let rows = [
         ("training step (fwd + bwd + AdamW), ms", t.step() * 1e3),
         ("training tokens/s", t.tokens as f64 / t.step()),
-        ("  of which forward (loss), ms", t.forward * 1e3),
-        ("  of which backward, ms", t.backward * 1e3),
-        ("  of which AdamW (2 optimizers), ms", t.optimizer * 1e3),
-        ("DEMA update, ms", t.dema * 1e3),
-        ("DEMA update / training step, %", 100.0 * t.dema / t.step()),
+        ("  of which forward (loss), ms", t.phases.forward * 1e3),
+        ("  of which backward, ms", t.phases.backward * 1e3),
+        (
+            "  of which AdamW (2 optimizers), ms",
+            t.phases.optimizer * 1e3,
+        ),
+        ("DEMA update, ms", t.phases.dema * 1e3),
+        (
+            "DEMA update / training step, %",
+            100.0 * t.phases.dema / t.step(),
+        ),
         ("generation prefill, ms", prefill * 1e3),
         ("generation decode tokens/s", (new - 1) as f64 / decode),
         (

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
-use lcia::continual::bench::time_lora_step;
 use lcia::continual::memory::{MemoryPlan, peak_resident_bytes};
+use lcia::experiments::step_bench::time_lora_step;
 use lcia::model::HfConfig;
 use lcia::model::llama::LLAMA_LORA_TARGETS;
 use lcia_backends::BackendTask;
@@ -62,11 +62,11 @@ impl BackendTask for StepBench {
             self.batch,
             t.tokens / self.batch,
             t.step() * 1e3,
-            t.forward * 1e3,
-            t.backward * 1e3,
-            t.optimizer * 1e3,
-            t.dema * 1e3,
-            100.0 * t.dema / t.step(),
+            t.phases.forward * 1e3,
+            t.phases.backward * 1e3,
+            t.phases.optimizer * 1e3,
+            t.phases.dema * 1e3,
+            100.0 * t.phases.dema / t.step(),
             t.tokens as f64 / t.step(),
             6.0 * params * t.tokens as f64 / t.step() / 1e12,
         ))

@@ -1,13 +1,11 @@
-//! The crate's error type.
+//! The crate's error type: it wraps each module's own error (data, model, adapters, routing)
+//! and adds the run-level ones; the layers above `routing` return it.
 
 use std::path::PathBuf;
 
 /// Errors of the lcia library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A backend could not be selected or initialised.
-    #[error(transparent)]
-    Backend(#[from] lcia_backends::BackendError),
     /// Reading or writing a file failed.
     #[error("{path}: {error}")]
     Io {

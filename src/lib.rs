@@ -32,12 +32,15 @@
 pub mod adapters;
 pub mod continual;
 pub mod data;
+pub mod dema;
 pub mod error;
 pub mod eval;
+pub mod experiments;
 pub mod io;
 pub mod model;
 pub mod progress;
 pub mod rng;
 pub mod routing;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -2,8 +2,6 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::continual::StepRecord;
-
 /// A bar of `len` steps showing position, rate, time left and a message.
 pub fn bar(len: u64, enabled: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
@@ -20,15 +18,4 @@ pub fn bar(len: u64, enabled: bool) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-/// The bar message of a training step: loss, learning rate, mean α, tokens/s.
-pub fn step_message(step: &StepRecord, tokens_per_second: f64) -> String {
-    let alpha = step
-        .alpha
-        .map_or("-".to_string(), |(_, mean, _)| format!("{mean:.3}"));
-    format!(
-        "loss {:.4} lr {:.2e} α {alpha} {:.0} tok/s",
-        step.loss, step.lr, tokens_per_second
-    )
 }

@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use lcia::continual::{AlphaSource, BalancedEma, DemaConfig, DemaState, StepGradients};
+use lcia::dema::{AlphaSource, BalancedEma, DemaConfig, DemaState, StepGradients};
 
 use crate::common::{AB, B as Cpu, rel_max_err, values};
 

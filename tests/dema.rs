@@ -1,7 +1,7 @@
 //! The per-tensor balanced EMA against the reference port of the official update, and its edges.
 
 use burn::prelude::*;
-use lcia::continual::{AlphaSource, DemaConfig, DemaState, DemaStep, DemaVariant, FallbackReason};
+use lcia::dema::{AlphaSource, DemaConfig, DemaState, DemaStep, DemaVariant, FallbackReason};
 
 use crate::common::{B, Fixture, rel_max_err, tensor, values};
 
@@ -288,5 +288,5 @@ fn shipped_config_files_load_as_the_named_presets() {
     let official = DemaConfig::load(root.join("dema_official.json")).unwrap();
     assert_eq!(official, DemaConfig::official());
     let fixed = DemaConfig::load(root.join("dema_fixed_ema.json")).unwrap();
-    assert_eq!(fixed, DemaConfig::fixed(lcia::continual::FIXED_EMA_BETA));
+    assert_eq!(fixed, DemaConfig::fixed(lcia::dema::FIXED_EMA_BETA));
 }

@@ -1,6 +1,6 @@
 //! The synthetic benchmark: deterministic, and grouped as designed.
 
-use lcia::data::synthetic::{SyntheticConfig, TASKS, generate};
+use lcia::experiments::demo::data::{SyntheticConfig, TASKS, generate};
 use lcia::routing::codebook::unique_instructions;
 use lcia::routing::{Decision, InstructionCodebook, Split, TAU_ORIGIN, TaskKind, TfIdf};
 

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use lcia::data::easy_vqa::{EasyVqaConfig, TASKS, image_labels, instruction, prepare, task_of};
+use lcia::experiments::easy_vqa::data::{
+    EasyVqaConfig, TASKS, image_labels, instruction, prepare, task_of,
+};
 use serde_json::Value;
 
 use crate::pipeline::temp_dir;
@@ -146,8 +148,8 @@ fn prepare_writes_six_balanced_tasks_and_captions() {
         let (colour, shape) = labels[&id];
         let want = format!(
             "a {} {}",
-            lcia::data::easy_vqa::COLOURS[colour],
-            lcia::data::easy_vqa::SHAPES[shape]
+            lcia::experiments::easy_vqa::data::COLOURS[colour],
+            lcia::experiments::easy_vqa::data::SHAPES[shape]
         );
         assert_eq!(c["conversations"][1]["value"], want.as_str());
     }

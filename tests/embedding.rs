@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn_store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
 use lcia::data::TextTokenizer;
-use lcia::routing::bert::{Bert, BertConfig};
+use lcia::model::bert::{Bert, BertConfig};
 use lcia::routing::{InstructionCodebook, InstructionSimilarity, SentenceEncoder};
 
 use crate::common::B;

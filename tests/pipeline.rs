@@ -275,9 +275,9 @@ fn shipped_run_configs_parse_and_resolve() {
 
 #[test]
 fn methods_compared_in_parallel_match_one_at_a_time() {
-    use lcia::continual::compare::compare_methods;
     use lcia::continual::config::{EmaChoice, EmaWhen, MethodSection};
-    use lcia::data::synthetic::SyntheticBenchmark;
+    use lcia::experiments::compare::compare_methods;
+    use lcia::experiments::demo::data::SyntheticBenchmark;
     let dir = temp_dir("compare");
     let path = three_tasks(&dir);
     let mut config = RunConfig::from_file(&path).unwrap();

@@ -4,11 +4,11 @@ use burn::nn::LinearConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use lcia::adapters::LoraConfig;
-use lcia::continual::grads::{clip_global_norm, global_norm};
-use lcia::continual::{TrainConfig, train_task};
 use lcia::data::ImagePreprocess;
 use lcia::data::sample::TrainSample;
 use lcia::model::{GenerationConfig, Llava, Trainable, load_llava};
+use lcia::train::grads::{clip_global_norm, global_norm};
+use lcia::train::{TrainConfig, train_task};
 
 use crate::common::{AB, B, fixture, snapshot};
 use crate::pipeline::temp_dir;

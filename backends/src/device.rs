@@ -1,9 +1,7 @@
-//! `--device` strings: parsing and display.
+//! `--device` strings: parsing and display, and the errors of choosing a backend.
 
 use std::fmt;
 use std::str::FromStr;
-
-use crate::dispatch::BackendError;
 
 /// The backend families lcia can be built with, one per cargo feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +29,31 @@ impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.feature())
     }
+}
+
+/// Errors of device parsing and backend dispatch.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The `--device` string is not one of the documented forms.
+    #[error("unknown device '{given}': expected ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N")]
+    BadDevice {
+        /// The string as given.
+        given: String,
+    },
+    /// The backend exists but this binary was built without its cargo feature.
+    #[error("backend '{kind}' is not compiled in; rebuild with --features {kind}")]
+    NotCompiled {
+        /// The backend that was asked for.
+        kind: BackendKind,
+    },
+    /// The backend is compiled in but the device could not be initialised (no driver, no adapter).
+    #[error("device {device} could not be initialised: {reason}")]
+    DeviceUnavailable {
+        /// The device that was asked for.
+        device: DeviceSpec,
+        /// What the backend reported.
+        reason: String,
+    },
 }
 
 /// A device chosen on the command line: `ndarray`, `wgpu`, `wgpu:N`, `wgpu:cpu`, `cuda` or `cuda:N`.

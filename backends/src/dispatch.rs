@@ -2,32 +2,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::device::{BackendKind, DeviceSpec};
-
-/// Errors of device parsing and backend dispatch.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The `--device` string is not one of the documented forms.
-    #[error("unknown device '{given}': expected ndarray, wgpu, wgpu:N, wgpu:cpu, cuda or cuda:N")]
-    BadDevice {
-        /// The string as given.
-        given: String,
-    },
-    /// The backend exists but this binary was built without its cargo feature.
-    #[error("backend '{kind}' is not compiled in; rebuild with --features {kind}")]
-    NotCompiled {
-        /// The backend that was asked for.
-        kind: BackendKind,
-    },
-    /// The backend is compiled in but the device could not be initialised (no driver, no adapter).
-    #[error("device {device} could not be initialised: {reason}")]
-    DeviceUnavailable {
-        /// The device that was asked for.
-        device: DeviceSpec,
-        /// What the backend reported.
-        reason: String,
-    },
-}
+use crate::device::{BackendError, BackendKind, DeviceSpec};
 
 /// A computation that can run on any autodiff backend; [`dispatch`] picks the backend.
 ///

@@ -31,8 +31,8 @@
 mod device;
 mod dispatch;
 
-pub use device::{BackendKind, DeviceSpec};
-pub use dispatch::{BackendError, BackendTask, compiled_backends, dispatch};
+pub use device::{BackendError, BackendKind, DeviceSpec};
+pub use dispatch::{BackendTask, compiled_backends, dispatch};
 
 /// The CPU backend used by the deterministic test suite (`NdArray<f32>`).
 #[cfg(feature = "ndarray")]

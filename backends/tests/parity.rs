@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use lcia::adapters::LoraConfig;
 use lcia::adapters::lora::reseed_lora;
-use lcia::continual::{BalancedEma, DemaConfig};
+use lcia::dema::{BalancedEma, DemaConfig};
 use lcia::model::{Llava, Trainable, load_llava};
 use lcia_backends::{BackendTask, DeviceSpec, dispatch};
 

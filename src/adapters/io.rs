@@ -182,19 +182,14 @@ impl NamedTensors {
 /// Writes `config` as `adapter_config.json` in `dir`, atomically.
 pub fn write_peft_config(dir: &Path, config: &PeftConfig) -> Result<(), AdapterError> {
     let file = dir.join(ADAPTER_CONFIG);
-    let text = serde_json::to_string_pretty(config)
-        .map_err(|e| AdapterError::file(&file, e.to_string()))?;
-    crate::io::write_atomic(&file, text.as_bytes())
-        .map_err(|e| AdapterError::file(&file, e.to_string()))
+    crate::io::write_json(&file, config).map_err(|e| AdapterError::file(&file, e.to_string()))
 }
 
 /// Reads `adapter_config.json` from `dir`.
 pub fn read_peft_config(dir: &Path) -> Result<PeftConfig, AdapterError> {
     let file = dir.join(ADAPTER_CONFIG);
-    let text =
-        std::fs::read_to_string(&file).map_err(|e| AdapterError::file(&file, e.to_string()))?;
     let config: PeftConfig =
-        serde_json::from_str(&text).map_err(|e| AdapterError::file(&file, e.to_string()))?;
+        crate::io::read_json(&file).map_err(|e| AdapterError::file(&file, e.to_string()))?;
     if config.peft_type != "LORA" {
         return Err(AdapterError::file(
             &file,

@@ -8,7 +8,8 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use lcia::continual::{BalancedEma, DemaConfig};
+use clap::Args;
+use lcia::dema::{BalancedEma, DemaConfig};
 use lcia_backends::BackendTask;
 
 #[derive(Module, Debug)]
@@ -24,13 +25,16 @@ impl<B: Backend> TwoLayer<B> {
     }
 }
 
-/// Trains a 16-32-1 model for `steps` AdamW steps with the balanced EMA on the chosen backend.
-pub struct TinyStep {
-    /// Number of optimizer steps.
+/// `lcia check`: trains a 16-32-1 model for `steps` AdamW steps with the balanced EMA on the
+/// chosen backend.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Optimizer steps to run.
+    #[arg(long, default_value_t = 20)]
     pub steps: usize,
 }
 
-impl BackendTask for TinyStep {
+impl BackendTask for CheckArgs {
     type Output = String;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> String {

@@ -4,33 +4,70 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use lcia::continual::manifest::{BaseModel, CHECKPOINT_INFO, CheckpointInfo};
-use lcia::continual::setup::{image_tokens, llava_config};
+use clap::{Args, ValueEnum};
+use lcia::continual::manifest::{BaseModel, CheckpointInfo};
+use lcia::continual::run_dir::CHECKPOINT_INFO;
+use lcia::continual::setup::image_tokens;
 use lcia::data::sample::eval_prompt;
 use lcia::data::{ImagePreprocess, Template, TestRecord, TextTokenizer};
-use lcia::model::hf::read_config;
+use lcia::model::hf::{read_config, read_llava_config};
 use lcia::model::{GenerationConfig, HfConfig};
 use lcia_backends::BackendTask;
 
+/// A conversation template by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateName {
+    /// LLaVA-1.5's `vicuna_v1`.
+    #[value(name = "vicuna-v1", alias = "vicuna_v1")]
+    VicunaV1,
+    /// ChatML (SmolLM2, Qwen), with `--system`.
+    #[value(name = "chat-ml", alias = "chat_ml", alias = "chatml")]
+    ChatMl,
+}
+
 /// `lcia generate`.
-pub struct GenerateTask {
-    /// Model directory.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// HF LLaVA (or text-only Llama) model directory.
+    #[arg(long)]
     pub model: PathBuf,
-    /// tokenizer.json.
+    /// tokenizer.json (default: <model>/tokenizer.json).
+    #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Checkpoint directory.
+    /// A checkpoint directory (adapter_config.json, adapter_model.safetensors,
+    /// non_lora_trainables.safetensors) to load on top of the base model.
+    #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Image file.
+    /// An image file.
+    #[arg(long)]
     pub image: Option<PathBuf>,
     /// Most new tokens.
+    #[arg(long, default_value_t = 128)]
     pub max_new_tokens: usize,
-    /// Conversation template (`None`: from tokenizer_config.json).
-    pub template: Option<Template>,
-    /// The prompt.
+    /// Conversation template; default: what the model's tokenizer_config.json chat_template
+    /// uses (vicuna-v1 without one).
+    #[arg(long)]
+    pub template: Option<TemplateName>,
+    /// System message of the chat-ml template.
+    #[arg(long, requires = "template")]
+    pub system: Option<String>,
+    /// The question or instruction.
     pub prompt: String,
 }
 
-impl BackendTask for GenerateTask {
+impl GenerateArgs {
+    /// The template named on the command line, if any.
+    fn template(&self) -> Option<Template> {
+        self.template.map(|name| match name {
+            TemplateName::VicunaV1 => Template::VicunaV1,
+            TemplateName::ChatMl => Template::ChatMl {
+                system: self.system.clone(),
+            },
+        })
+    }
+}
+
+impl BackendTask for GenerateArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
@@ -40,8 +77,8 @@ impl BackendTask for GenerateTask {
             .clone()
             .unwrap_or_else(|| self.model.join("tokenizer.json"));
         let tokenizer = TextTokenizer::from_file(&tokenizer_file)?;
-        let template = match &self.template {
-            Some(t) => t.clone(),
+        let template = match self.template() {
+            Some(t) => t,
             None => Template::from_tokenizer_config(
                 &tokenizer_file.with_file_name("tokenizer_config.json"),
             )?,
@@ -63,7 +100,7 @@ impl BackendTask for GenerateTask {
             let ids = Tensor::<B<AB>, 2, Int>::from_data(TensorData::new(ids, [1, len]), &device);
             return decode(&tokenizer, model.generate(ids, &generation));
         }
-        let config = llava_config(&self.model)?;
+        let config = read_llava_config(&self.model)?;
         let mut model = lcia::model::load_llava::<B<AB>>(&self.model, &device)?;
         if let Some(checkpoint) = &self.checkpoint {
             if checkpoint.join(CHECKPOINT_INFO).is_file() {

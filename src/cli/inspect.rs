@@ -6,21 +6,37 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use lcia::continual::RunDir;
 use lcia::model::{HfConfig, hf};
 use lcia_backends::BackendTask;
 
-/// Loads the model in `dir` (if it has weights) and times `repeat` forwards of one sequence.
-pub struct Inspect {
-    /// The model directory (`config.json` + safetensors).
-    pub dir: PathBuf,
-    /// Text tokens in the timed sequence (image tokens come on top for LLaVA).
+/// `lcia inspect`: a run directory's summary, or a model directory loaded (if it has weights)
+/// and `repeat` forwards of one sequence timed.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A run directory (with manifest.json) or a model directory (with config.json).
+    pub path: PathBuf,
+    /// Text tokens in the timed sequence (model directories; image tokens come on top for
+    /// LLaVA).
+    #[arg(long, default_value_t = 16)]
     pub tokens: usize,
-    /// Timed forwards after one warm-up.
+    /// Timed forwards after one warm-up (model directories).
+    #[arg(long, default_value_t = 20)]
     pub repeat: usize,
     /// LoRA rank of the memory plan.
+    #[arg(long, default_value_t = 128)]
     pub lora_r: usize,
     /// Parameter sets of the memory plan.
+    #[arg(long, default_value_t = 4)]
     pub sets: u64,
+}
+
+impl InspectArgs {
+    /// Whether `path` is a run directory (it holds a manifest).
+    pub fn is_run_dir(&self) -> bool {
+        RunDir::new(&self.path).manifest().is_file()
+    }
 }
 
 /// Lineage, accuracy matrix and metrics of a run directory.
@@ -54,12 +70,12 @@ pub fn run_summary(dir: &std::path::Path) -> anyhow::Result<String> {
     Ok(out)
 }
 
-impl BackendTask for Inspect {
+impl BackendTask for InspectArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
         type Inner<AB> = <AB as AutodiffBackend>::InnerBackend;
-        let config = hf::read_config(&self.dir)?;
+        let config = hf::read_config(&self.path)?;
         let (kind, params) = match &config {
             HfConfig::Llama(c) => ("llama", c.num_params()),
             HfConfig::ClipVision(c) => ("clip vision", c.num_params()),
@@ -67,7 +83,7 @@ impl BackendTask for Inspect {
         };
         let mut report = format!(
             "{}: {kind}, {params} parameters ({:.3} B, from config.json)\n",
-            self.dir.display(),
+            self.path.display(),
             params as f64 / 1e9
         );
         if let HfConfig::Llava(c) = &config {
@@ -83,7 +99,7 @@ impl BackendTask for Inspect {
                 self.lora_r
             ));
         }
-        if hf::weight_files(&self.dir).is_err() {
+        if hf::weight_files(&self.path).is_err() {
             report.push_str("no weights in the directory: nothing loaded or timed\n");
             return Ok(report);
         }
@@ -97,12 +113,12 @@ impl BackendTask for Inspect {
         let start = Instant::now();
         let forward: Box<dyn Fn() -> anyhow::Result<Tensor<Inner<AB>, 3>>> = match config {
             HfConfig::Llama(c) => {
-                let model = lcia::model::load_llama::<Inner<AB>>(&self.dir, &device)?;
+                let model = lcia::model::load_llama::<Inner<AB>>(&self.path, &device)?;
                 let ids = ids(c.vocab_size, self.tokens);
                 Box::new(move || Ok(model.forward(ids.clone())))
             }
             HfConfig::ClipVision(c) => {
-                let model = lcia::model::load_clip_vision::<Inner<AB>>(&self.dir, &device)?;
+                let model = lcia::model::load_clip_vision::<Inner<AB>>(&self.path, &device)?;
                 let pixels = pixels::<Inner<AB>>(c.image_size, &device);
                 Box::new(move || {
                     Ok(model
@@ -112,7 +128,7 @@ impl BackendTask for Inspect {
                 })
             }
             HfConfig::Llava(c) => {
-                let model = lcia::model::load_llava::<Inner<AB>>(&self.dir, &device)?;
+                let model = lcia::model::load_llava::<Inner<AB>>(&self.path, &device)?;
                 let n_img = c.vision_config.num_patches();
                 let image = Tensor::full([1, n_img], c.image_token_index, &device);
                 // text ids below the image token, so none is taken for an image position

@@ -3,29 +3,34 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use lcia::continual::RunDir;
 use lcia::continual::config::RunConfig;
 use lcia::continual::manifest::read_json;
-use lcia::continual::runner::RUN_CONFIG;
 use lcia::routing::codebook::extract_instruction;
 use lcia::routing::{InstructionCodebook, Router, Split, TaskKind};
 use lcia_backends::BackendTask;
 
 /// `lcia route`.
-pub struct RouteTask {
-    /// The run directory.
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The run directory (its config.json and codebook.json are used).
+    #[arg(long)]
     pub run: PathBuf,
-    /// Task name (for the extraction rule).
+    /// Task name, for its instruction-extraction rule (Grounding, ImageNet or other).
+    #[arg(long, default_value = "")]
     pub task: String,
-    /// The prompt.
+    /// The test prompt or instruction.
     pub instruction: String,
 }
 
-impl BackendTask for RouteTask {
+impl BackendTask for RouteArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        let config: RunConfig = read_json(&self.run.join(RUN_CONFIG))?;
-        let codebook = InstructionCodebook::load(&self.run.join("codebook.json"))?;
+        let run = RunDir::new(&self.run);
+        let config: RunConfig = read_json(&run.config())?;
+        let codebook = InstructionCodebook::load(&run.codebook())?;
         let similarity = config
             .method
             .similarity

@@ -1,41 +1,53 @@
-//! `lcia run` and `lcia eval`: the continual sequence, and one checkpoint on chosen tasks.
+//! `lcia run`, `lcia eval`, `lcia demo` and `lcia easy-vqa`: the continual sequence, one
+//! checkpoint on chosen tasks, and the two studies.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
 use lcia::continual::checkpoint_eval::evaluate_checkpoint;
 use lcia::continual::config::RunConfig;
 use lcia::continual::{RunOptions, run};
 use lcia::eval::report::{matrix_markdown, metrics_markdown};
+use lcia::experiments::comparison_markdown;
 use lcia_backends::BackendTask;
 
 /// `lcia run`.
-pub struct RunTask {
-    /// run.toml.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run configuration (TOML; see the README for an example).
+    #[arg(long)]
     pub config: PathBuf,
-    /// The run directory.
-    pub out: PathBuf,
-    /// Continue after the last finished task.
+    /// Output directory (default: runs/<config file stem>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue a run directory after its last finished task.
+    #[arg(long)]
     pub resume: bool,
-    /// Stop after this many finished tasks.
+    /// Stop once this many tasks have finished (resume later with --resume).
+    #[arg(long)]
     pub stop_after: Option<usize>,
 }
 
-impl BackendTask for RunTask {
+impl BackendTask for RunArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        let out = self.out.unwrap_or_else(|| {
+            let stem = self.config.file_stem();
+            PathBuf::from("runs").join(stem.map_or("run".into(), |s| s.to_os_string()))
+        });
         let config = RunConfig::from_file(&self.config)?;
         let options = RunOptions {
             resume: self.resume,
             stop_after: self.stop_after,
         };
-        let outcome = run::<AB>(&self.config, &config, &self.out, &options, &device)
+        let outcome = run::<AB>(&self.config, &config, &out, &options, &device)
             .with_context(|| format!("run {}", self.config.display()))?;
         let mut report = format!(
             "run directory: {}\n\n{}",
-            self.out.display(),
+            out.display(),
             matrix_markdown(&outcome.matrix)
         );
         if let Some(metrics) = outcome.matrix.metrics() {
@@ -44,36 +56,50 @@ impl BackendTask for RunTask {
         }
         report.push_str(&format!(
             "\nreport: {}\nplots:  {}\n",
-            self.out.join("report.md").display(),
-            self.out.join("plots").display()
+            out.join("report.md").display(),
+            out.join("plots").display()
         ));
         Ok(report)
     }
 }
 
 /// `lcia eval`.
-pub struct EvalTask {
-    /// run.toml naming the base model and the tasks.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The run configuration naming the base model, tokenizer and tasks.
+    #[arg(long)]
     pub config: PathBuf,
-    /// The checkpoint directory.
+    /// The checkpoint directory (adapter_model.safetensors, non_lora_trainables.safetensors).
+    #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Task names (all when empty).
+    /// Tasks to evaluate (default: all tasks of the configuration).
+    #[arg(long, value_delimiter = ',')]
     pub tasks: Vec<String>,
-    /// Where predictions go.
-    pub out: PathBuf,
+    /// Output directory (default: <checkpoint>-eval beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
-impl BackendTask for EvalTask {
+impl BackendTask for EvalArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        let out = self.out.unwrap_or_else(|| {
+            let mut name = self
+                .checkpoint
+                .file_name()
+                .unwrap_or_default()
+                .to_os_string();
+            name.push("-eval");
+            self.checkpoint.with_file_name(name)
+        });
         let config = RunConfig::from_file(&self.config)?;
         let results = evaluate_checkpoint::<AB::InnerBackend>(
             &self.config,
             &config,
             &self.checkpoint,
             &self.tasks,
-            &self.out,
+            &out,
             &device,
         )
         .with_context(|| format!("evaluating {}", self.checkpoint.display()))?;
@@ -84,26 +110,35 @@ impl BackendTask for EvalTask {
         for r in &results {
             report.push_str(&format!("| {} | {:.2} |\n", r.task, r.accuracy));
         }
-        report.push_str(&format!("predictions: {}\n", self.out.display()));
+        report.push_str(&format!("predictions: {}\n", out.display()));
         Ok(report)
     }
 }
 
 /// `lcia demo`.
-pub struct DemoTask {
-    /// Smoke-test sizes.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The smoke-test sizes (about two minutes).
+    #[arg(long)]
     pub quick: bool,
-    /// Output directory.
-    pub out: PathBuf,
+    /// Output directory (default: runs/demo or runs/demo-quick); finished parts are reused.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
-impl BackendTask for DemoTask {
+impl BackendTask for DemoArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        use lcia::continual::demo::{DemoSettings, comparison_markdown, run_demo};
+        use lcia::experiments::demo::{DemoSettings, run_demo};
+        let default = if self.quick {
+            "runs/demo-quick"
+        } else {
+            "runs/demo"
+        };
+        let out = self.out.unwrap_or_else(|| PathBuf::from(default));
         let settings = DemoSettings::new(self.quick);
-        let results = run_demo::<AB>(&self.out, &settings, &device).context("demo")?;
+        let results = run_demo::<AB>(&out, &settings, &device).context("demo")?;
         Ok(format!(
             "{}\nEach method's run directory holds report.md and plots/ (accuracy matrix, loss, α):\n{}\ncomparison: {}\n",
             comparison_markdown(&results),
@@ -112,35 +147,45 @@ impl BackendTask for DemoTask {
                 .map(|r| format!("  {}: {}", r.method, r.run_dir.display()))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            self.out.join("comparison.md").display()
+            out.join("comparison.md").display()
         ))
     }
 }
 
 /// `lcia easy-vqa`.
-pub struct EasyVqaTask {
-    /// `--quick` sizes.
+#[derive(Debug, Args)]
+pub struct EasyVqaArgs {
+    /// Smaller sizes (fewer training and test questions per task).
+    #[arg(long)]
     pub quick: bool,
-    /// The asset cache (scripts/fetch-assets.sh).
+    /// The asset cache filled by scripts/fetch-assets.sh.
+    #[arg(long, default_value = "assets/cache")]
     pub assets: PathBuf,
-    /// Output directory.
-    pub out: PathBuf,
+    /// Output directory (default: runs/easy-vqa or runs/easy-vqa-quick); finished parts
+    /// are reused.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
-impl BackendTask for EasyVqaTask {
+impl BackendTask for EasyVqaArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        use lcia::continual::demo::comparison_markdown;
-        use lcia::continual::easy_vqa::{EasyVqaSettings, dema_table, run_easy_vqa};
+        use lcia::experiments::easy_vqa::{EasyVqaSettings, dema_table, run_easy_vqa};
+        let default = if self.quick {
+            "runs/easy-vqa-quick"
+        } else {
+            "runs/easy-vqa"
+        };
+        let out = self.out.unwrap_or_else(|| PathBuf::from(default));
         let settings = EasyVqaSettings::new(self.quick);
         let results =
-            run_easy_vqa::<AB>(&self.assets, &self.out, &settings, &device).context("easy-VQA")?;
+            run_easy_vqa::<AB>(&self.assets, &out, &settings, &device).context("easy-VQA")?;
         Ok(format!(
             "{}\nBalanced-EMA coefficients per task:\n{}\ncomparison: {} (plot comparison.png; each run's report.md and plots/ under runs/)\n",
             comparison_markdown(&results),
             dema_table(&results)?,
-            self.out.join("comparison.md").display()
+            out.join("comparison.md").display()
         ))
     }
 }

@@ -6,11 +6,13 @@ use std::path::Path;
 use burn::prelude::*;
 
 use super::config::RunConfig;
-use super::manifest::{BaseModel, CHECKPOINT_INFO, CheckpointInfo, write_json};
-use super::setup::{build_model, image_tokens, llava_config, tokenizer};
+use super::manifest::{BaseModel, CheckpointInfo, write_json};
+use super::run_dir::CHECKPOINT_INFO;
+use super::setup::{build_model, image_tokens, tokenizer};
 use crate::data::load_test_records;
 use crate::eval::{EvalContext, TaskEval, evaluate_task, write_predictions};
 use crate::model::Llava;
+use crate::model::hf::read_llava_config;
 use crate::routing::AuditRecord;
 
 /// The base model, with adapters and projector loaded from `checkpoint`, after checking that
@@ -53,7 +55,7 @@ pub fn evaluate_checkpoint<B: Backend>(
             });
         }
     }
-    let llava = llava_config(&config.model.dir)?;
+    let llava = read_llava_config(&config.model.dir)?;
     let tokenizer = tokenizer(config)?;
     let model = load_checkpoint::<B>(config, checkpoint, device)?;
     let ctx = EvalContext {

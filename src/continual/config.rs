@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::dema::{DemaConfig, DemaVariant};
-use super::trainer::TrainConfig;
 use crate::adapters::ExpandInit;
 use crate::data::tasks::{CoinTask, TaskOrder};
+use crate::dema::{DemaConfig, DemaVariant, FIXED_EMA_BETA};
 use crate::eval::{ScorerKind, ScorerMode, TaskSpec};
 use crate::routing::{RoutingMode, SimilarityKind, TAU_ORIGIN};
+use crate::train::TrainConfig;
 
 /// The base model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ impl Default for MethodSection {
             tau: TAU_ORIGIN,
             expand_init: ExpandInit::FromLatest,
             ema: EmaChoice::Official,
-            fixed_beta: super::FIXED_EMA_BETA,
+            fixed_beta: FIXED_EMA_BETA,
             ema_when: EmaWhen::Retrain,
             routing: RoutingMode::PerDataset,
         }

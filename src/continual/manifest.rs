@@ -8,15 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::DemaStats;
+use super::run_dir::{CHECKPOINT_INFO, RunDir};
+use crate::dema::DemaStats;
 use crate::eval::ScorerMode;
 use crate::model::hf::weight_files;
 use crate::routing::Decision;
-
-/// File name of the manifest in a run directory.
-pub const MANIFEST: &str = "manifest.json";
-/// File name of the base-model record in each checkpoint directory.
-pub const CHECKPOINT_INFO: &str = "lcia-checkpoint.json";
 
 /// Hex SHA-256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> crate::Result<String> {
@@ -166,14 +162,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads `dir/manifest.json`.
+    /// Reads the manifest of the run directory `dir`.
     pub fn read(dir: &Path) -> crate::Result<Self> {
-        read_json(&dir.join(MANIFEST))
+        read_json(&RunDir::new(dir).manifest())
     }
 
-    /// Writes `dir/manifest.json`, atomically.
+    /// Writes the manifest of the run directory `dir`, atomically.
     pub fn write(&self, dir: &Path) -> crate::Result<()> {
-        write_json(&dir.join(MANIFEST), self)
+        write_json(&RunDir::new(dir).manifest(), self)
     }
 
     /// The latest checkpoint of each group, by group index.
@@ -190,14 +186,12 @@ impl Manifest {
     }
 }
 
-/// Reads a JSON file; an error names it.
+/// Reads a JSON file of a run directory; an error names the file.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> crate::Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| crate::Error::run(path, e))
+    crate::io::read_json(path).map_err(|e| crate::Error::io(path, e))
 }
 
-/// Writes pretty JSON, atomically.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> crate::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| crate::Error::run(path, e))?;
-    crate::io::write_atomic(path, text.as_bytes())
+/// Writes a JSON file of a run directory, atomically; an error names the file.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> crate::Result<()> {
+    crate::io::write_json(path, value).map_err(|e| crate::Error::io(path, e))
 }

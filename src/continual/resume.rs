@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::config::RunConfig;
-use super::manifest::Manifest;
-use super::runner::{RUN_CONFIG, RunOptions, group_name, task_dir};
+use super::manifest::{Manifest, write_json};
+use super::run_dir::{RunDir, RunOptions, group_name};
 use super::setup::lora_config;
 use crate::adapters::{ParameterSets, PeftConfig, SetWeights};
 use crate::eval::AccuracyMatrix;
@@ -27,13 +27,14 @@ pub(crate) struct State<B: AutodiffBackend> {
 /// A fresh state (the initial adapters saved to `out/initial`) or the state of a committed run.
 pub(crate) fn open_state<B: AutodiffBackend>(
     config: &RunConfig,
-    out: &Path,
+    run: &RunDir,
     options: &RunOptions,
     model: Llava<B>,
     fresh: Manifest,
 ) -> crate::Result<State<B>> {
-    let initial = out.join("initial");
-    let existing = out.join(super::manifest::MANIFEST).is_file();
+    let out = run.root();
+    let initial = run.initial();
+    let existing = run.manifest().is_file();
     if existing && !options.resume {
         return Err(crate::Error::run(
             out,
@@ -52,7 +53,7 @@ pub(crate) fn open_state<B: AutodiffBackend>(
                 .collect::<Vec<_>>(),
         );
         model.save_parameter_set(&initial, &peft)?;
-        super::manifest::write_json(&out.join(RUN_CONFIG), config)?;
+        write_json(&run.config(), config)?;
         let sets = ParameterSets::new(&model, is_parameter_set_path, init);
         let matrix = AccuracyMatrix::new(fresh.tasks.clone());
         return Ok(State {
@@ -78,12 +79,15 @@ pub(crate) fn open_state<B: AutodiffBackend>(
     let model = restore(&initial, &model)?.apply(model);
     let mut sets = ParameterSets::new(&model, is_parameter_set_path, init);
     for (group, checkpoint) in manifest.group_checkpoints() {
-        sets.put(&group_name(group), restore(&out.join(&checkpoint), &model)?);
+        sets.put(
+            &group_name(group),
+            restore(&run.resolve(&checkpoint), &model)?,
+        );
     }
     if let Some(last) = manifest.finished.last() {
         sets.put(
             &group_name(last.decision.group()),
-            restore(&out.join(&last.checkpoint), &model)?,
+            restore(&run.resolve(&last.checkpoint), &model)?,
         );
     }
     let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
@@ -93,9 +97,7 @@ pub(crate) fn open_state<B: AutodiffBackend>(
             .map_err(|e| crate::Error::run(out, e))?;
     }
     let codebook = match manifest.finished.last() {
-        Some(last) => {
-            InstructionCodebook::load(&task_dir(out, last.index, &last.task).join("codebook.json"))?
-        }
+        Some(last) => InstructionCodebook::load(&run.task_codebook(last.index, &last.task))?,
         None => InstructionCodebook::new(),
     };
     log::info!(

@@ -4,26 +4,28 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::manifest::{Manifest, read_json};
-use super::trainer::StepRecord;
+use super::manifest::{Manifest, read_json, write_json};
+use super::run_dir::RunDir;
 use crate::eval::AccuracyMatrix;
 use crate::eval::plot::{heatmap, line_chart};
-use crate::eval::report::{matrix_markdown, metrics_markdown, write_matrix_files};
+use crate::eval::report::{MetricsReport, matrix_markdown, metrics_markdown};
 use crate::routing::Decision;
+use crate::train::StepRecord;
 
 /// The training steps of each finished task, read back from `tasks/NN-name/steps.json`.
 pub fn read_steps(
     out: &Path,
     manifest: &Manifest,
 ) -> crate::Result<Vec<(String, Vec<StepRecord>)>> {
+    let run = RunDir::new(out);
     manifest
         .finished
         .iter()
         .map(|r| {
-            let dir = out
-                .join("tasks")
-                .join(format!("{:02}-{}", r.index + 1, r.task));
-            Ok((r.task.clone(), read_json(&dir.join("steps.json"))?))
+            Ok((
+                r.task.clone(),
+                read_json(&run.steps_json(r.index, &r.task))?,
+            ))
         })
         .collect()
 }
@@ -69,7 +71,14 @@ pub fn write_run_reports(
     manifest: &Manifest,
     matrix: &AccuracyMatrix,
 ) -> crate::Result<()> {
-    write_matrix_files(out, matrix, manifest.scorer_mode)?;
+    let run = RunDir::new(out);
+    let file = run.matrix_csv();
+    crate::io::write_atomic(&file, matrix.to_csv().as_bytes())
+        .map_err(|e| crate::Error::io(&file, e))?;
+    write_json(
+        &run.metrics_json(),
+        &MetricsReport::new(matrix, manifest.scorer_mode),
+    )?;
     let mut md = format!(
         "# Continual run\n\nScorers: {:?}. Accuracy in %, A[j][i] = accuracy on task i after training task j.\n\n## Accuracy matrix\n\n{}\n",
         manifest.scorer_mode,
@@ -85,10 +94,10 @@ pub fn write_run_reports(
     }
     let _ = write!(md, "## Lineage\n\n{}\n", lineage_markdown(manifest));
     md.push_str("## Plots\n\n![accuracy](plots/accuracy_matrix.png)\n![loss](plots/loss.png)\n![alpha](plots/alpha.png)\n");
-    crate::io::write_atomic(&out.join("report.md"), md.as_bytes())?;
+    let file = run.report();
+    crate::io::write_atomic(&file, md.as_bytes()).map_err(|e| crate::Error::io(&file, e))?;
 
-    let plots = out.join("plots");
-    heatmap(&plots.join("accuracy_matrix.png"), matrix)?;
+    heatmap(&run.plot("accuracy_matrix.png"), matrix)?;
     let steps = read_steps(out, manifest)?;
     let mut offset = 0.0;
     let mut loss = Vec::new();
@@ -111,14 +120,14 @@ pub fn write_run_reports(
         offset += records.len() as f64;
     }
     line_chart(
-        &plots.join("loss.png"),
+        &run.plot("loss.png"),
         "Training loss",
         "optimizer step (all tasks)",
         "loss",
         &loss,
     )?;
     line_chart(
-        &plots.join("alpha.png"),
+        &run.plot("alpha.png"),
         "Mean balanced α per step (dynamic tensors)",
         "optimizer step (all tasks)",
         "α",

@@ -2,33 +2,28 @@
 //! method says so), checkpoint it, evaluate every task seen so far, and commit the manifest;
 //! `resume` continues after the last committed task.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::config::{EmaWhen, ResolvedTask, RunConfig};
-use super::manifest::{BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file};
-use super::setup::{build_model, image_tokens, llava_config, load_samples, lora_config};
-use super::trainer::{TrainConfig, TrainReport, train_task};
+use super::manifest::{
+    BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file, write_json,
+};
+use super::run_dir::{RunDir, RunOptions, group_name};
+use super::setup::{build_model, image_tokens, load_samples, lora_config};
 use crate::adapters::PeftConfig;
 use crate::data::{ImagePreprocess, TestRecord, load_test_records};
 use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
+use crate::model::hf::read_llava_config;
 use crate::routing::codebook::unique_instructions;
 use crate::routing::{
     AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
     write_audit,
 };
-
-/// How to treat an existing run directory, and where to stop.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunOptions {
-    /// Continue after the last finished task of the directory's manifest.
-    pub resume: bool,
-    /// Stop after this many tasks in total have finished.
-    pub stop_after: Option<usize>,
-}
+use crate::train::{TrainConfig, TrainReport, train_task};
 
 /// The result of [`run`].
 #[derive(Debug, Clone)]
@@ -37,19 +32,6 @@ pub struct RunOutcome {
     pub matrix: AccuracyMatrix,
     /// The manifest as committed.
     pub manifest: Manifest,
-}
-
-/// The resolved configuration a run directory was started with.
-pub const RUN_CONFIG: &str = "config.json";
-
-/// The name of group `g`'s parameter set.
-pub fn group_name(group: usize) -> String {
-    format!("group-{group}")
-}
-
-/// The folder of task `index`'s logs, predictions and codebook.
-pub(crate) fn task_dir(out: &Path, index: usize, task: &str) -> PathBuf {
-    out.join("tasks").join(format!("{:02}-{task}", index + 1))
 }
 
 /// Runs (or resumes) the configured task sequence into `out`.
@@ -71,7 +53,7 @@ pub fn run<B: AutodiffBackend>(
             }
         }
     }
-    let llava = llava_config(&config.model.dir)?;
+    let llava = read_llava_config(&config.model.dir)?;
     let tokens = image_tokens(&llava);
     let tokenizer = super::setup::tokenizer(config)?;
     let base = BaseModel::identify(&config.model.dir)?;
@@ -87,7 +69,8 @@ pub fn run<B: AutodiffBackend>(
         scorer_mode: config.eval.mode,
         finished: Vec::new(),
     };
-    let mut state = super::resume::open_state(config, out, options, model, fresh)?;
+    let run = RunDir::new(out);
+    let mut state = super::resume::open_state(config, &run, options, model, fresh)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         template: &config.model.template,
@@ -161,9 +144,8 @@ pub fn run<B: AutodiffBackend>(
         state.model = model;
         state.sets.store(&state.model)?;
 
-        let dir = task_dir(out, index, name);
-        let checkpoint = format!("checkpoints/{:02}-{name}", index + 1);
-        let checkpoint_dir = out.join(&checkpoint);
+        let checkpoint = run.checkpoint_name(index, name);
+        let checkpoint_dir = run.resolve(&checkpoint);
         state.model.save_parameter_set(&checkpoint_dir, &peft)?;
         let info = CheckpointInfo {
             base_model: state.manifest.base_model.clone(),
@@ -171,7 +153,7 @@ pub fn run<B: AutodiffBackend>(
             group,
         };
         info.write(&checkpoint_dir)?;
-        write_training_logs(&dir, &report)?;
+        write_training_logs(&run, index, name, &report)?;
 
         let row = evaluate_seen(
             &mut state,
@@ -179,10 +161,10 @@ pub fn run<B: AutodiffBackend>(
             config,
             &ctx,
             similarity.as_ref(),
-            &dir,
+            (&run, index, name),
         )?;
-        state.codebook.save(&dir.join("codebook.json"))?;
-        state.codebook.save(&out.join("codebook.json"))?;
+        state.codebook.save(&run.task_codebook(index, name))?;
+        state.codebook.save(&run.codebook())?;
         state
             .matrix
             .push_row(row.clone())
@@ -265,14 +247,25 @@ fn parent_of(config: &RunConfig, manifest: &Manifest, decision: &Decision) -> St
             crate::adapters::ExpandInit::Fresh => None,
         },
     };
-    start.unwrap_or_else(|| "initial".into())
+    start.unwrap_or_else(|| super::run_dir::INITIAL.into())
 }
 
-fn write_training_logs(dir: &Path, report: &TrainReport) -> crate::Result<()> {
-    crate::io::write_atomic(&dir.join("steps.csv"), report.steps_csv().as_bytes())?;
-    super::manifest::write_json(&dir.join("steps.json"), &report.steps)?;
+fn write_training_logs(
+    run: &RunDir,
+    index: usize,
+    task: &str,
+    report: &TrainReport,
+) -> crate::Result<()> {
+    let csv = run.steps_csv(index, task);
+    crate::io::write_atomic(&csv, report.steps_csv().as_bytes())
+        .map_err(|e| crate::Error::io(&csv, e))?;
+    write_json(&run.steps_json(index, task), &report.steps)?;
     if report.dema.is_some() {
-        report.alpha_trace.write_csv(&dir.join("alpha_trace.csv"))?;
+        let trace = run.alpha_trace(index, task);
+        report
+            .alpha_trace
+            .write_csv(&trace)
+            .map_err(|e| crate::Error::io(&trace, e))?;
     }
     Ok(())
 }
@@ -305,14 +298,15 @@ fn routes_for(
         .collect())
 }
 
-/// Evaluates every task seen so far with its routed groups; returns the accuracy row.
+/// Evaluates every task seen so far with its routed groups, writing predictions and routes
+/// under the current task's folder (`run`, its index and name); returns the accuracy row.
 fn evaluate_seen<B: AutodiffBackend>(
     state: &mut super::resume::State<B>,
     seen: &[ResolvedTask],
     config: &RunConfig,
     ctx: &EvalContext,
     similarity: &dyn InstructionSimilarity,
-    dir: &Path,
+    (run, index, current): (&RunDir, usize, &str),
 ) -> crate::Result<Vec<f64>> {
     let mut row = Vec::with_capacity(seen.len());
     for task in seen {
@@ -332,15 +326,10 @@ fn evaluate_seen<B: AutodiffBackend>(
             Ok(sets.select(&group_name(group), model.clone())?.valid())
         })?;
         write_predictions(
-            &dir.join("predictions")
-                .join(format!("{}.jsonl", task.spec.name)),
+            &run.predictions(index, current, &task.spec.name),
             &result.predictions,
         )?;
-        write_audit(
-            &dir.join("routing")
-                .join(format!("{}.jsonl", task.spec.name)),
-            &routes,
-        )?;
+        write_audit(&run.routing(index, current, &task.spec.name), &routes)?;
         log::info!("  {}: {:.2}", task.spec.name, result.accuracy);
         row.push(result.accuracy);
     }

@@ -10,19 +10,8 @@ use crate::adapters::LoraConfig;
 use crate::adapters::lora::reseed_lora;
 use crate::data::sample::{ImageTokens, TrainSample, train_sample};
 use crate::data::{TextTokenizer, TrainRecord, load_train_records};
-use crate::model::hf::{load_llava, read_config};
-use crate::model::{HfConfig, Llava, LlavaConfig, Trainable};
-
-/// The LLaVA config of a model directory.
-pub fn llava_config(dir: &Path) -> crate::Result<LlavaConfig> {
-    match read_config(dir)? {
-        HfConfig::Llava(config) => Ok(*config),
-        other => Err(crate::Error::run(
-            dir,
-            format!("expected a llava model (config.json model_type \"llava\"), found {other:?}"),
-        )),
-    }
-}
+use crate::model::hf::load_llava;
+use crate::model::{Llava, LlavaConfig, Trainable};
 
 /// Image-token id and count per image of a LLaVA config.
 pub fn image_tokens(config: &LlavaConfig) -> ImageTokens {

@@ -2,13 +2,11 @@
 
 pub mod batcher;
 pub mod chat;
-pub mod easy_vqa;
 mod error;
 pub mod image;
 pub mod record;
 pub mod resample;
 pub mod sample;
-pub mod synthetic;
 pub mod tasks;
 pub mod template;
 pub mod tokenizer;

@@ -206,5 +206,5 @@ pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> crate::Resu
         text.push_str(&line);
         text.push('\n');
     }
-    crate::io::write_atomic(path, text.as_bytes())
+    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| crate::Error::io(path, e))
 }

@@ -22,16 +22,12 @@ fn register_font() {
     });
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> crate::Error {
-    crate::Error::run(path, format!("cannot draw the plot: {e}"))
-}
-
-fn prepare(path: &Path) -> crate::Result<()> {
+/// Draws a PNG at `path` through [`crate::io::replace_atomic`] (`draw` gets the temporary
+/// path, which keeps the `.png` extension the encoder reads).
+fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> crate::Result<()> {
     register_font();
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
-    }
-    Ok(())
+    crate::io::replace_atomic(path, |tmp| draw(tmp).map_err(std::io::Error::other))
+        .map_err(|e| crate::Error::run(path, format!("cannot draw the plot: {e}")))
 }
 
 /// From dark blue (0) to yellow (1), roughly viridis.
@@ -54,20 +50,22 @@ fn shade_colour(t: f64) -> RGBColor {
 /// The accuracy matrix as a heatmap: row = after training task j, column = task i, the
 /// accuracy written in each measured cell.
 pub fn heatmap(path: &Path, matrix: &AccuracyMatrix) -> crate::Result<()> {
-    prepare(path)?;
+    draw_png(path, |tmp| draw_heatmap(tmp, matrix))
+}
+
+fn draw_heatmap(tmp: &Path, matrix: &AccuracyMatrix) -> Result<(), String> {
     let n = matrix.tasks.len().max(1);
     let side = (90 * n + 200) as u32;
-    let tmp = path.with_extension("tmp.png");
     {
-        let root = BitMapBackend::new(&tmp, (side, side)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let root = BitMapBackend::new(tmp, (side, side)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .caption("Accuracy A[j][i] (%)", ("sans-serif", 22))
             .margin(10)
             .x_label_area_size(60)
             .y_label_area_size(130)
             .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
-            .map_err(|e| plot_error(path, e))?;
+            .map_err(|e| e.to_string())?;
         let name = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) => matrix.tasks.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
@@ -86,7 +84,7 @@ pub fn heatmap(path: &Path, matrix: &AccuracyMatrix) -> crate::Result<()> {
             })
             .x_desc("evaluated task i")
             .draw()
-            .map_err(|e| plot_error(path, e))?;
+            .map_err(|e| e.to_string())?;
         for (j, row) in matrix.rows.iter().enumerate() {
             for (i, &acc) in row.iter().enumerate() {
                 let y = n - 1 - j;
@@ -100,7 +98,7 @@ pub fn heatmap(path: &Path, matrix: &AccuracyMatrix) -> crate::Result<()> {
                         cell,
                         shade_colour(shade).filled(),
                     )))
-                    .map_err(|e| plot_error(path, e))?;
+                    .map_err(|e| e.to_string())?;
                 let text_colour = if shade > 0.6 { BLACK } else { WHITE };
                 let style = ("sans-serif", 18)
                     .into_font()
@@ -112,12 +110,12 @@ pub fn heatmap(path: &Path, matrix: &AccuracyMatrix) -> crate::Result<()> {
                         (SegmentValue::CenterOf(i), SegmentValue::CenterOf(y)),
                         style,
                     )))
-                    .map_err(|e| plot_error(path, e))?;
+                    .map_err(|e| e.to_string())?;
             }
         }
-        root.present().map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(path, e))
+    Ok(())
 }
 
 /// One line per named series of `(x, y)` points.
@@ -128,7 +126,16 @@ pub fn line_chart(
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> crate::Result<()> {
-    prepare(path)?;
+    draw_png(path, |tmp| draw_lines(tmp, title, x_label, y_label, series))
+}
+
+fn draw_lines(
+    tmp: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), String> {
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in points.filter(|(_, y)| y.is_finite()) {
@@ -140,23 +147,22 @@ pub fn line_chart(
         (y_min, y_max) = (0.0, 1.0);
     }
     let pad = ((y_max - y_min) * 0.05).max(1e-6);
-    let tmp = path.with_extension("tmp.png");
     {
-        let root = BitMapBackend::new(&tmp, (900, 500)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let root = BitMapBackend::new(tmp, (900, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
-            .map_err(|e| plot_error(path, e))?;
+            .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
             .draw()
-            .map_err(|e| plot_error(path, e))?;
+            .map_err(|e| e.to_string())?;
         for (k, (name, data)) in series.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
             chart
@@ -164,7 +170,7 @@ pub fn line_chart(
                     data.iter().copied(),
                     colour.stroke_width(2),
                 ))
-                .map_err(|e| plot_error(path, e))?
+                .map_err(|e| e.to_string())?
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
         }
@@ -173,8 +179,8 @@ pub fn line_chart(
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| plot_error(path, e))?;
-        root.present().map_err(|e| plot_error(path, e))?;
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(path, e))
+    Ok(())
 }

@@ -1,7 +1,7 @@
-//! Reports of an accuracy matrix: `matrix.csv`, `metrics.json` and a Markdown table.
+//! Reports of an accuracy matrix: the content of `metrics.json` and Markdown tables (the
+//! matrix's CSV form is [`AccuracyMatrix::to_csv`]).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -19,6 +19,18 @@ pub struct MetricsReport<'a> {
     pub metrics: Option<ContinualMetrics>,
     /// The matrix.
     pub matrix: &'a AccuracyMatrix,
+}
+
+impl<'a> MetricsReport<'a> {
+    /// The report of `matrix` with scorers in `mode`.
+    pub fn new(matrix: &'a AccuracyMatrix, mode: ScorerMode) -> Self {
+        Self {
+            scorer_mode: mode,
+            stages: matrix.rows.len(),
+            metrics: matrix.metrics(),
+            matrix,
+        }
+    }
 }
 
 /// The matrix as a Markdown table (rows: after training task j; columns: task i).
@@ -51,22 +63,4 @@ pub fn metrics_markdown(metrics: &ContinualMetrics) -> String {
         "| Avg.ACC | Forgetting | New.ACC | BWT | MAA |\n|---:|---:|---:|---:|---:|\n| {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
         metrics.avg_acc, metrics.forgetting, metrics.new_acc, metrics.bwt, metrics.maa
     )
-}
-
-/// Writes `matrix.csv` and `metrics.json` into `dir`, atomically.
-pub fn write_matrix_files(
-    dir: &Path,
-    matrix: &AccuracyMatrix,
-    mode: ScorerMode,
-) -> crate::Result<()> {
-    crate::io::write_atomic(&dir.join("matrix.csv"), matrix.to_csv().as_bytes())?;
-    let report = MetricsReport {
-        scorer_mode: mode,
-        stages: matrix.rows.len(),
-        metrics: matrix.metrics(),
-        matrix,
-    };
-    let path = dir.join("metrics.json");
-    let text = serde_json::to_string_pretty(&report).map_err(|e| crate::Error::run(&path, e))?;
-    crate::io::write_atomic(&path, text.as_bytes())
 }

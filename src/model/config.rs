@@ -267,6 +267,18 @@ impl HfConfig {
         Self::parse(text, Path::new("<memory>"))
     }
 
+    /// The LLaVA configuration this is, or an error naming `path` (where it was read from)
+    /// and the type found instead.
+    pub fn into_llava(self, path: &Path) -> Result<LlavaConfig, ModelError> {
+        match self {
+            HfConfig::Llava(config) => Ok(*config),
+            other => Err(ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!("expected a llava config (model_type \"llava\"), found {other:?}"),
+            }),
+        }
+    }
+
     fn parse(text: &str, path: &Path) -> Result<Self, ModelError> {
         let text = text.to_string();
         let bad = |message: String| ModelError::Config {

@@ -21,30 +21,27 @@ pub fn save_llava<B: Backend>(
     config_json: &str,
     dir: &Path,
 ) -> Result<(), ModelError> {
-    let io = |path: &Path, error: std::io::Error| ModelError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let file = dir.join("model.safetensors");
-    let tmp = dir.join("model.safetensors.tmp");
     let remap =
         KeyRemapper::from_patterns(EXPORT_REMAP.to_vec()).map_err(|e| ModelError::Weights {
             file: file.clone(),
             message: format!("remap table: {e}"),
         })?;
-    let mut store = SafetensorsStore::from_file(&tmp)
-        .with_to_adapter(BurnToPyTorchAdapter)
-        .remap(remap);
-    model
-        .save_into(&mut store)
-        .map_err(|e| ModelError::Weights {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
-    std::fs::rename(&tmp, &file).map_err(|e| io(&file, e))?;
+    crate::io::replace_atomic(&file, |tmp| {
+        let mut store = SafetensorsStore::from_file(tmp)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .remap(remap);
+        model
+            .save_into(&mut store)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .map_err(|e| ModelError::Weights {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
     let config = dir.join("config.json");
-    let tmp = dir.join("config.json.tmp");
-    std::fs::write(&tmp, config_json).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, &config).map_err(|e| io(&config, e))
+    crate::io::write_atomic(&config, config_json.as_bytes()).map_err(|error| ModelError::Io {
+        path: config,
+        error,
+    })
 }

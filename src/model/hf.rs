@@ -18,7 +18,7 @@ use burn_store::{
 };
 
 use super::ModelError;
-use super::config::HfConfig;
+use super::config::{HfConfig, LlavaConfig};
 use super::llama::Llama;
 use super::llava::Llava;
 use super::vision::ClipVision;
@@ -340,10 +340,13 @@ pub fn load_clip_vision<B: Backend>(
     }
 }
 
+/// The configuration of a `LlavaForConditionalGeneration` directory; any other model type is
+/// an error naming its `config.json`.
+pub fn read_llava_config(dir: &Path) -> Result<LlavaConfig, ModelError> {
+    read_config(dir)?.into_llava(&dir.join("config.json"))
+}
+
 /// A `LlavaForConditionalGeneration` checkpoint (`model_type: "llava"`).
 pub fn load_llava<B: Backend>(dir: &Path, device: &B::Device) -> Result<Llava<B>, ModelError> {
-    match read_config(dir)? {
-        HfConfig::Llava(config) => load_weights(Llava::new(&config, device)?, dir),
-        other => Err(wrong_type(dir, "llava", &other)),
-    }
+    load_weights(Llava::new(&read_llava_config(dir)?, device)?, dir)
 }

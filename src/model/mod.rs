@@ -1,5 +1,7 @@
 //! The LLaVA-style model: CLIP vision tower → projector → Llama decoder, and HF weight import.
 
+pub mod attention;
+pub mod bert;
 pub mod config;
 mod error;
 pub mod export;

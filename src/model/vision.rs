@@ -4,8 +4,9 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::{gelu, sigmoid};
 
+use super::attention::scaled_dot_product;
 use super::config::ClipVisionConfig;
 
 /// Patch embedding, class token and learned positions.
@@ -184,10 +185,10 @@ impl<B: Backend> ClipAttention<B> {
         let [b, n, d] = x.dims();
         let hd = d / self.n_heads;
         let heads = |t: Tensor<B, 3>| t.reshape([b, n, self.n_heads, hd]).swap_dims(1, 2);
-        let q = heads(self.q_proj.forward(x.clone())).mul_scalar((hd as f64).powf(-0.5));
+        let q = heads(self.q_proj.forward(x.clone()));
         let k = heads(self.k_proj.forward(x.clone()));
         let v = heads(self.v_proj.forward(x));
-        let out = softmax(q.matmul(k.swap_dims(2, 3)), 3).matmul(v);
+        let out = scaled_dot_product(q, k, v, None);
         self.out_proj
             .forward(out.swap_dims(1, 2).reshape([b, n, d]))
     }

@@ -205,14 +205,12 @@ impl InstructionCodebook {
 
     /// Saves as JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<(), RoutingError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| RoutingError::file(path, e))?;
-        crate::io::write_atomic(path, text.as_bytes()).map_err(|e| RoutingError::file(path, e))
+        crate::io::write_json(path, self).map_err(|e| RoutingError::file(path, e))
     }
 
     /// Loads a JSON codebook written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self, RoutingError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RoutingError::file(path, e))?;
-        serde_json::from_str(&text).map_err(|e| RoutingError::file(path, e))
+        crate::io::read_json(path).map_err(|e| RoutingError::file(path, e))
     }
 
     /// Reads the official codebook directory: `instruction_1.txt`, `instruction_2.txt`, ...

@@ -7,9 +7,9 @@ use std::path::Path;
 use burn::prelude::*;
 
 use super::RoutingError;
-use super::bert::{BERT_REMAP, Bert, BertConfig};
 use super::similarity::InstructionSimilarity;
 use crate::data::TextTokenizer;
+use crate::model::bert::{BERT_REMAP, Bert, BertConfig};
 
 /// A sentence encoder in the all-MiniLM-L6-v2 style: BERT, mean of the token states over the
 /// attention mask, L2-normalised (sentence-transformers' `Pooling(mean)` + `Normalize`).
@@ -43,10 +43,8 @@ impl<B: Backend> SentenceEncoder<B> {
     /// all-MiniLM-L6-v2), else to the model's position limit.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self, RoutingError> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| RoutingError::file(&config_path, e))?;
         let config: BertConfig =
-            serde_json::from_str(&text).map_err(|e| RoutingError::file(&config_path, e))?;
+            crate::io::read_json(&config_path).map_err(|e| RoutingError::file(&config_path, e))?;
         let bert =
             crate::model::hf::load_weights_with(Bert::init(&config, device), dir, BERT_REMAP)
                 .map_err(|e| RoutingError::file(dir, e))?;

@@ -189,16 +189,17 @@ pub fn import_gguf(src: &Path, out: &Path) -> Result<ImportSummary, ModelError> 
             file: weights.clone(),
             message: e.to_string(),
         })?;
-    let tmp = out.join("model.safetensors.tmp");
     let meta = Some(std::collections::HashMap::from([(
         "format".to_string(),
         "pt".to_string(),
     )]));
-    safetensors::serialize_to_file(views, meta, &tmp).map_err(|e| ModelError::Weights {
-        file: tmp.clone(),
+    crate::io::replace_atomic(&weights, |tmp| {
+        safetensors::serialize_to_file(views, meta, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| ModelError::Weights {
+        file: weights.clone(),
         message: e.to_string(),
     })?;
-    std::fs::rename(&tmp, &weights).map_err(|e| io(&weights, e))?;
     let token = |key: &str| {
         let tokens = file.metadata.get("tokenizer.ggml.tokens")?.as_array()?;
         let id = file.metadata.get(key)?.as_u64()?;
@@ -219,23 +220,15 @@ pub fn import_gguf(src: &Path, out: &Path) -> Result<ImportSummary, ModelError> 
         .get("tokenizer.ggml.tokens")?
         .as_array()
         .map_or(0, <[_]>::len);
-    for (name, text) in [
-        (
-            "config.json",
-            serde_json::to_string_pretty(&config).expect("JSON"),
-        ),
-        ("tokenizer.json", tokenizer),
-        (
-            "tokenizer_config.json",
-            serde_json::to_string_pretty(&tokenizer_config).expect("JSON"),
-        ),
-    ] {
+    let written = |name: &str| {
         let path = out.join(name);
-        crate::io::write_atomic(&path, text.as_bytes()).map_err(|e| ModelError::Weights {
-            file: path.clone(),
-            message: e.to_string(),
-        })?;
-    }
+        move |error| ModelError::Io { path, error }
+    };
+    crate::io::write_json(&out.join("config.json"), &config).map_err(written("config.json"))?;
+    crate::io::write_atomic(&out.join("tokenizer.json"), tokenizer.as_bytes())
+        .map_err(written("tokenizer.json"))?;
+    crate::io::write_json(&out.join("tokenizer_config.json"), &tokenizer_config)
+        .map_err(written("tokenizer_config.json"))?;
     Ok(ImportSummary {
         tensors: tensors.len(),
         parameters,

@@ -3,14 +3,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use super::rope::apply_rope;
 use crate::adapters::LoraLinear;
-
-/// Score given to masked positions before the softmax (finite, so a fully masked row of
-/// left padding gives a uniform distribution instead of NaN).
-pub const MASKED_SCORE: f32 = -1e9;
+use crate::model::attention::scaled_dot_product;
 
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
@@ -129,11 +125,7 @@ impl<B: Backend> Attention<B> {
             None => (k, v),
         };
         let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((self.head_dim as f64).sqrt());
-        let scores = scores.mask_fill(mask.clone(), MASKED_SCORE);
-        let out = softmax(scores, 3).matmul(v);
+        let out = scaled_dot_product(q, k, v, Some(mask));
         let out = out
             .swap_dims(1, 2)
             .reshape([b, len, self.n_heads * self.head_dim]);

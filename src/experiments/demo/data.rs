@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 use serde_json::json;
 
-use super::DataError;
+use crate::data::DataError;
 use crate::rng::SplitMix64;
 
 /// Shape names.
@@ -195,14 +195,13 @@ pub struct SyntheticBenchmark {
     pub tasks: Vec<(String, PathBuf, PathBuf)>,
 }
 
+/// Writes a generated file as JSON, atomically.
 fn write(path: &Path, value: &serde_json::Value) -> Result<(), DataError> {
-    let io = |e: String| DataError::Record {
+    crate::io::write_json(path, value).map_err(|e| DataError::Record {
         path: path.to_path_buf(),
         index: 0,
-        message: e,
-    };
-    let text = serde_json::to_string_pretty(value).map_err(|e| io(e.to_string()))?;
-    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| io(e.to_string()))
+        message: format!("cannot write: {e}"),
+    })
 }
 
 fn image(

@@ -3,11 +3,10 @@
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
 use serde::Deserialize;
 
-/// Score of masked (padding) keys before the softmax.
-const MASKED_SCORE: f32 = -1e9;
+use super::attention::scaled_dot_product;
 
 /// The fields of a BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -209,8 +208,7 @@ impl<B: Backend> BertLayer<B> {
         let q = heads(sa.query.forward(x.clone()));
         let k = heads(sa.key.forward(x.clone()));
         let v = heads(sa.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f64).sqrt());
-        let attn = softmax(scores.mask_fill(padding.clone(), MASKED_SCORE), 3).matmul(v);
+        let attn = scaled_dot_product(q, k, v, Some(padding));
         let attn = attn.swap_dims(1, 2).reshape([b, n, d]);
         let out = &self.attention.output;
         let h = out.layer_norm.forward(out.dense.forward(attn) + x);

@@ -1,30 +1,22 @@
-//! Timing one LoRA training step of a LLaVA built from a config with random weights, phase by
-//! phase, as the trainer runs it (two AdamW learning rates, then the balanced EMA).
+//! Timing the training step ([`train_step`], the one the trainer runs) of a LLaVA built from a
+//! config with random weights, phase by phase: forward with the masked loss, backward, the two
+//! AdamW learning rates, then the balanced EMA.
 
-use std::time::Instant;
-
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::grads::split_off;
-use super::{BalancedEma, DemaConfig, StepGradients};
 use crate::adapters::LoraConfig;
+use crate::dema::DemaConfig;
 use crate::model::llama::LLAMA_LORA_TARGETS;
 use crate::model::{Llava, LlavaConfig, Trainable};
+use crate::train::{MicroBatch, StepPhases, StepRates, StepState, train_step};
 
-/// Mean seconds of each phase of a training step.
+/// Mean seconds of each phase of a training step, and its tokens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepTimings {
-    /// Forward and loss.
-    pub forward: f64,
-    /// Backward.
-    pub backward: f64,
-    /// Both AdamW steps.
-    pub optimizer: f64,
-    /// The balanced-EMA update.
-    pub dema: f64,
+    /// Mean seconds per phase.
+    pub phases: StepPhases,
     /// Tokens per step (batch × sequence length).
     pub tokens: usize,
 }
@@ -32,7 +24,7 @@ pub struct StepTimings {
 impl StepTimings {
     /// Forward + backward + optimizer.
     pub fn step(&self) -> f64 {
-        self.forward + self.backward + self.optimizer
+        self.phases.step()
     }
 }
 
@@ -48,7 +40,8 @@ pub fn bench_ids(config: &LlavaConfig, row: usize, text: usize) -> Vec<i64> {
 
 /// Builds `config` with random weights (vision frozen, projector trainable, rank-`rank` LoRA
 /// on the seven projections; no adapters when `rank` is 0) and times `steps` training steps
-/// after two warm-up steps; returns the model for further use.
+/// after two warm-up steps with the shared [`train_step`] (labels = ids, so every text position
+/// is supervised; image positions never are); returns the model for further use.
 pub fn time_lora_step<AB: AutodiffBackend>(
     config: &LlavaConfig,
     batch: usize,
@@ -79,42 +72,35 @@ pub fn time_lora_step<AB: AutodiffBackend>(
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    let adamw = AdamWConfig::new().with_weight_decay(0.0);
-    let (mut optim, mut optim_projector) =
-        (adamw.init::<AB, Llava<AB>>(), adamw.init::<AB, Llava<AB>>());
-    let mut ema = BalancedEma::<AB>::new(DemaConfig::new());
-    let mut sums = [0.0f64; 4];
-    for i in 0..steps + 2 {
-        let t0 = Instant::now();
-        let (_, loss) = model.forward_loss(ids.clone(), Some(pixels.clone()), None, ids.clone())?;
-        let _ = loss.clone().into_scalar();
-        let t1 = Instant::now();
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        let _ = AB::sync(device);
-        let t2 = Instant::now();
-        let snapshot = StepGradients::from_params(&model, &grads);
-        let projector = split_off::<AB, _>(&model.multi_modal_projector, &mut grads);
-        model = optim.step(2e-4, model, grads);
-        model = optim_projector.step(2e-5, model, projector);
-        let _ = AB::sync(device);
-        let t3 = Instant::now();
-        ema.update(&model, &snapshot);
-        let _ = AB::sync(device);
-        if i >= 2 {
-            for (sum, d) in sums
-                .iter_mut()
-                .zip([t1 - t0, t2 - t1, t3 - t2, t3.elapsed()])
-            {
-                *sum += d.as_secs_f64() / steps as f64;
-            }
-        }
-    }
-    let timings = StepTimings {
-        forward: sums[0],
-        backward: sums[1],
-        optimizer: sums[2],
-        dema: sums[3],
+    let mut state = StepState::<AB>::new(0.0, Some(&DemaConfig::new()));
+    let rates = StepRates {
+        lora: 2e-4,
+        projector: 2e-5,
+        max_grad_norm: None,
+    };
+    let micro = MicroBatch {
+        ids: ids.clone(),
+        pixels: Some(pixels),
+        attention_mask: None,
+        labels: ids,
         tokens: batch * len,
+    };
+    let mut warm_up = StepPhases::default();
+    let mut phases = StepPhases::default();
+    for i in 0..steps + 2 {
+        let timing = if i < 2 { &mut warm_up } else { &mut phases };
+        let one = std::iter::once(Ok(micro.clone()));
+        (model, _) = train_step(model, one, &rates, &mut state, Some(timing))?;
+    }
+    let mean = |total: f64| total / steps.max(1) as f64;
+    let timings = StepTimings {
+        phases: StepPhases {
+            forward: mean(phases.forward),
+            backward: mean(phases.backward),
+            optimizer: mean(phases.optimizer),
+            dema: mean(phases.dema),
+        },
+        tokens: micro.tokens,
     };
     Ok((timings, model))
 }

@@ -1,5 +1,8 @@
-//! The embedded demo: a synthetic benchmark, a tiny LLaVA trained from random weights on its
-//! captions (stage 1), then the continual sequence for each method, compared in one table.
+//! The embedded demo: a synthetic benchmark ([`data`]), a tiny LLaVA trained from random
+//! weights on its captions (stage 1), then the continual sequence for each method, compared in
+//! one table.
+
+pub mod data;
 
 use std::path::Path;
 use std::time::Instant;
@@ -7,20 +10,18 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::compare::compare_methods;
-pub use super::compare::{MethodResult, comparison_markdown};
-use super::config::{EmaChoice, EmaWhen, MethodSection, RunConfig, TaskEntry};
-use super::setup::{image_tokens, load_samples};
-use super::trainer::{TrainConfig, train_task};
-use crate::data::ImagePreprocess;
-use crate::data::synthetic::{SyntheticBenchmark, SyntheticConfig, generate};
-use crate::eval::ScorerKind;
+use super::compare::{MethodResult, compare_methods};
+use super::recipe::{SmallRun, caption_stage, small_run_config};
+use crate::continual::config::{EmaChoice, EmaWhen, MethodSection, RunConfig};
+use crate::data::Template;
 use crate::model::{HfConfig, Llava, Trainable};
+use crate::train::TrainConfig;
+use data::{SyntheticBenchmark, SyntheticConfig, generate};
 
 /// The demo model's `config.json` (a LLaVA of about a million parameters).
-pub const DEMO_CONFIG: &str = include_str!("../../assets/demo/config.json");
+pub const DEMO_CONFIG: &str = include_str!("../../../assets/demo/config.json");
 /// The demo tokenizer (Llama-2 style, 1000 ids, `<image>` = 999; `assets/demo/make_tokenizer.py`).
-pub const DEMO_TOKENIZER: &str = include_str!("../../assets/demo/tokenizer.json");
+pub const DEMO_TOKENIZER: &str = include_str!("../../../assets/demo/tokenizer.json");
 
 /// Sizes and steps of a demo run.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,38 +62,16 @@ impl DemoSettings {
 }
 
 fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSettings) -> RunConfig {
-    let mut config: RunConfig = toml::from_str(&format!(
-        "[model]\ndir = {:?}\n",
-        base.display().to_string()
-    ))
-    .expect("a model section is a complete configuration");
-    config.model.tokenizer = Some(base.join("tokenizer.json"));
-    config.lora.r = 8;
-    config.lora.alpha = 16.0;
-    config.lora.dropout = 0.0;
-    config.train = TrainConfig {
+    let run = SmallRun {
+        template: Template::VicunaV1,
         epochs: settings.task_epochs,
-        batch_size: 8,
         lr_lora: 3e-3,
         lr_projector: 3e-4,
         max_len: 256,
-        ..TrainConfig::default()
+        eval_batch: 32,
     };
-    config.eval.batch_size = 32;
-    config.eval.max_new_tokens = Some(4);
-    config.data.image_root = Some(bench.image_root.clone());
-    config.tasks = bench
-        .tasks
-        .iter()
-        .map(|(name, train, test)| TaskEntry {
-            name: name.clone(),
-            train: Some(train.clone()),
-            test: Some(test.clone()),
-            scorer: Some(ScorerKind::Exact),
-            max_new_tokens: Some(4),
-            pad_images: Some(true),
-        })
-        .collect();
+    let mut config = small_run_config(base, bench, &run);
+    config.model.tokenizer = Some(base.join("tokenizer.json"));
     config
 }
 
@@ -123,23 +102,18 @@ pub fn stage1<B: AutodiffBackend>(
         log::info!("stage 1: reusing {}", base.display());
         return Ok(());
     }
-    let HfConfig::Llava(llava) = HfConfig::from_json(DEMO_CONFIG)? else {
-        return Err(crate::Error::run(
-            base,
-            "the demo config is not a llava config",
-        ));
-    };
+    let llava =
+        HfConfig::from_json(DEMO_CONFIG)?.into_llava(Path::new("assets/demo/config.json"))?;
     B::seed(device, settings.seed);
     let model = Llava::<B>::new(&llava, device)?.with_trainable(Trainable {
         vision: true,
         projector: true,
         language: true,
     });
-    crate::io::write_atomic(&base.join("tokenizer.json"), DEMO_TOKENIZER.as_bytes())?;
+    crate::io::write_atomic(&base.join("tokenizer.json"), DEMO_TOKENIZER.as_bytes())
+        .map_err(|e| crate::Error::io(base.join("tokenizer.json"), e))?;
     let tokenizer = crate::data::TextTokenizer::from_file(&base.join("tokenizer.json"))?;
-    let mut config = base_config(base, bench, settings);
-    config.data.image_root = Some(bench.image_root.clone());
-    let (_, samples, _) = load_samples(&bench.captions, &config, &tokenizer, image_tokens(&llava))?;
+    let config = base_config(base, bench, settings);
     let train = TrainConfig {
         epochs: settings.stage1_epochs,
         batch_size: 16,
@@ -149,16 +123,16 @@ pub fn stage1<B: AutodiffBackend>(
         seed: settings.seed,
         ..TrainConfig::default()
     };
-    let start = Instant::now();
-    let images = ImagePreprocess::llava(llava.vision_config.image_size);
-    let (model, report) = train_task(model, &samples, &train, None, &images, 0, device)?;
-    log::info!(
-        "stage 1: {} steps in {:.0} s, loss {:.3} → {:.3}",
-        report.steps.len(),
-        start.elapsed().as_secs_f64(),
-        report.steps.first().map_or(f64::NAN, |s| s.loss),
-        report.steps.last().map_or(f64::NAN, |s| s.loss)
-    );
+    let (model, _) = caption_stage(
+        model,
+        &llava,
+        &config,
+        &bench.captions,
+        &tokenizer,
+        &train,
+        0,
+        device,
+    )?;
     crate::model::export::save_llava(&model.valid(), DEMO_CONFIG, base)?;
     Ok(())
 }

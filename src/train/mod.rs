@@ -1,0 +1,13 @@
+//! One task's training: the step (forward, masked loss, backward, the two-rate AdamW update,
+//! the balanced EMA) shared by the trainer and the benchmarks, gradients, the schedule, and
+//! what each step reports.
+
+pub mod grads;
+pub mod record;
+pub mod schedule;
+pub mod step;
+pub mod trainer;
+
+pub use record::{StepRecord, TrainReport, step_message};
+pub use step::{MicroBatch, StepOutcome, StepPhases, StepRates, StepState, train_step};
+pub use trainer::{TrainConfig, train_task};

@@ -1,0 +1,226 @@
+//! The training step, written once: forward with the masked loss, backward (accumulated over
+//! the step's micro-batches), optional global-norm clipping, AdamW with one learning rate for
+//! the adapters and one for the projector, then the balanced EMA. The trainer and every step
+//! benchmark call [`train_step`], so a benchmark times the step that training runs.
+
+use std::time::Instant;
+
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::grads::{clip_global_norm, split_off};
+use crate::data::ImagePreprocess;
+use crate::data::sample::TrainSample;
+use crate::dema::{BalancedEma, DemaConfig, DemaStats, StepGradients};
+use crate::model::llava::Llava;
+
+/// One forward pass's inputs.
+#[derive(Debug, Clone)]
+pub struct MicroBatch<B: Backend> {
+    /// Token ids `[batch, len]` (image tokens expanded).
+    pub ids: Tensor<B, 2, Int>,
+    /// Pixels `[images, 3, size, size]`, one image per image-token run.
+    pub pixels: Option<Tensor<B, 4>>,
+    /// Padding mask `[batch, len]`, 1 for real tokens.
+    pub attention_mask: Option<Tensor<B, 2, Int>>,
+    /// Labels `[batch, len]`, [`crate::model::IGNORE_INDEX`] where unsupervised.
+    pub labels: Tensor<B, 2, Int>,
+    /// Real (unpadded) tokens.
+    pub tokens: usize,
+}
+
+impl<B: Backend> MicroBatch<B> {
+    /// Right-padded ids, mask and labels of `samples`, and their images loaded and
+    /// preprocessed (`None` when no sample has one).
+    pub fn from_samples(
+        samples: &[&TrainSample],
+        images: &ImagePreprocess,
+        pad_id: i64,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        let examples: Vec<crate::data::Example> = samples
+            .iter()
+            .map(|s| crate::data::Example {
+                ids: s.ids.clone(),
+                labels: s.labels.clone(),
+                mismatch: false,
+            })
+            .collect();
+        let text = crate::data::batcher::pad_batch(&examples, pad_id, device);
+        let paths: Vec<_> = samples.iter().filter_map(|s| s.image.as_ref()).collect();
+        let pixels = match paths.is_empty() {
+            true => None,
+            false => {
+                let mut data = Vec::with_capacity(paths.len() * 3 * images.size * images.size);
+                for path in &paths {
+                    data.extend(images.load(path)?);
+                }
+                let shape = [paths.len(), 3, images.size, images.size];
+                Some(Tensor::from_data(TensorData::new(data, shape), device))
+            }
+        };
+        Ok(Self {
+            ids: text.ids,
+            pixels,
+            attention_mask: Some(text.attention_mask),
+            labels: text.labels,
+            tokens: text.tokens,
+        })
+    }
+}
+
+/// The learning rates and clipping of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRates {
+    /// Learning rate of every trainable tensor outside the projector (the LoRA adapters).
+    pub lora: f64,
+    /// Learning rate of the projector.
+    pub projector: f64,
+    /// Clip the global gradient norm to this.
+    pub max_grad_norm: Option<f64>,
+}
+
+/// What carries from step to step: the two AdamW optimizers and the balanced EMA.
+pub struct StepState<B: AutodiffBackend> {
+    lora: OptimizerAdaptor<AdamW, Llava<B>, B>,
+    projector: OptimizerAdaptor<AdamW, Llava<B>, B>,
+    ema: Option<BalancedEma<B>>,
+}
+
+impl<B: AutodiffBackend> StepState<B> {
+    /// Fresh optimizers (AdamW β = (0.9, 0.999), ε = 1e-8, as the official scripts) and, when
+    /// `dema` is given, a balanced EMA that starts at the next step.
+    pub fn new(weight_decay: f64, dema: Option<&DemaConfig>) -> Self {
+        let adamw = AdamWConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .with_weight_decay(weight_decay as f32);
+        Self {
+            lora: adamw.init::<B, Llava<B>>(),
+            projector: adamw.init::<B, Llava<B>>(),
+            ema: dema.map(|c| BalancedEma::new(c.clone())),
+        }
+    }
+
+    /// The balanced EMA, when on.
+    pub fn ema(&self) -> Option<&BalancedEma<B>> {
+        self.ema.as_ref()
+    }
+
+    /// Ends training: swaps the EMA (when on) into `model`; returns its counters.
+    pub fn finish(self, model: Llava<B>) -> (Llava<B>, Option<DemaStats>) {
+        match self.ema {
+            Some(ema) => {
+                let stats = *ema.stats();
+                (ema.apply(model), Some(stats))
+            }
+            None => (model, None),
+        }
+    }
+}
+
+/// Seconds spent in each phase of the steps timed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepPhases {
+    /// Forward and loss (the loss read to the host).
+    pub forward: f64,
+    /// Backward and gradient accumulation.
+    pub backward: f64,
+    /// Clipping and both AdamW steps.
+    pub optimizer: f64,
+    /// The balanced-EMA update.
+    pub dema: f64,
+}
+
+impl StepPhases {
+    /// Forward + backward + optimizer (the EMA apart).
+    pub fn step(&self) -> f64 {
+        self.forward + self.backward + self.optimizer
+    }
+}
+
+/// Adds the time since `*mark` (after waiting for the device) to `slot`, and moves the mark.
+fn lap<B: Backend>(
+    clock: &mut Option<(&mut StepPhases, Instant)>,
+    device: &B::Device,
+    pick: fn(&mut StepPhases) -> &mut f64,
+) {
+    if let Some((phases, mark)) = clock {
+        let _ = B::sync(device);
+        *pick(phases) += mark.elapsed().as_secs_f64();
+        *mark = Instant::now();
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutcome {
+    /// Mean loss over the step's micro-batches.
+    pub loss: f64,
+    /// Global gradient norm before clipping (when clipping is on).
+    pub grad_norm: Option<f64>,
+    /// Real tokens of the step.
+    pub tokens: usize,
+}
+
+/// One optimizer step over `batches` (its micro-batches, loaded as they are needed): each
+/// micro-batch's loss is divided by their number and the gradients summed, then clipped,
+/// split between the two learning rates, stepped, and folded into the EMA. With `timing`, the
+/// device is synchronised after each phase and the phases' seconds are added to it.
+pub fn train_step<B: AutodiffBackend>(
+    mut model: Llava<B>,
+    batches: impl ExactSizeIterator<Item = crate::Result<MicroBatch<B>>>,
+    rates: &StepRates,
+    state: &mut StepState<B>,
+    timing: Option<&mut StepPhases>,
+) -> crate::Result<(Llava<B>, StepOutcome)> {
+    let mut clock = timing.map(|phases| (phases, Instant::now()));
+    let micro_batches = batches.len();
+    let mut accumulator = GradientsAccumulator::<Llava<B>>::new();
+    let (mut loss_sum, mut tokens) = (0.0, 0usize);
+    let mut device = None;
+    for batch in batches {
+        let batch = batch?;
+        let device = device.get_or_insert_with(|| batch.ids.device());
+        let loss =
+            model.supervised_loss(batch.ids, batch.pixels, batch.attention_mask, batch.labels)?;
+        let loss = loss.div_scalar(micro_batches as f64);
+        loss_sum += loss.clone().into_scalar().elem::<f64>();
+        tokens += batch.tokens;
+        lap::<B>(&mut clock, device, |p| &mut p.forward);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        accumulator.accumulate(&model, grads);
+        lap::<B>(&mut clock, device, |p| &mut p.backward);
+    }
+    let mut grads = accumulator.grads();
+    let grad_norm = rates
+        .max_grad_norm
+        .map(|max| clip_global_norm::<B, _>(&model, &mut grads, max));
+    let snapshot = state
+        .ema
+        .as_ref()
+        .map(|_| StepGradients::from_params(&model, &grads));
+    let projector_grads = split_off::<B, _>(&model.multi_modal_projector, &mut grads);
+    model = state.lora.step(rates.lora, model, grads);
+    model = state
+        .projector
+        .step(rates.projector, model, projector_grads);
+    if let Some(device) = &device {
+        lap::<B>(&mut clock, device, |p| &mut p.optimizer);
+    }
+    if let (Some(ema), Some(snapshot)) = (state.ema.as_mut(), snapshot) {
+        ema.update(&model, &snapshot);
+        if let Some(device) = &device {
+            lap::<B>(&mut clock, device, |p| &mut p.dema);
+        }
+    }
+    let outcome = StepOutcome {
+        loss: loss_sum,
+        grad_norm,
+        tokens,
+    };
+    Ok((model, outcome))
+}
