@@ -9,8 +9,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::demo::data::SyntheticBenchmark;
 use crate::continual::config::{RunConfig, TaskEntry};
-use crate::continual::setup::{image_tokens, load_samples};
-use crate::data::{ImagePreprocess, Template, TextTokenizer};
+use crate::continual::setup::{image_tokens, load_samples, tokenizer};
+use crate::data::{ImagePreprocess, Template};
 use crate::eval::ScorerKind;
 use crate::model::{Llava, LlavaConfig};
 use crate::train::{TrainConfig, TrainReport, train_task};
@@ -74,20 +74,20 @@ pub fn small_run_config(base: &Path, bench: &SyntheticBenchmark, run: &SmallRun)
     config
 }
 
-/// The caption stage: `model`'s trainable weights learn the benchmark's captions (no EMA, one
-/// learning rate for everything), with the run's template and tokenizer. `train` gives the
-/// epochs, batch, learning rate, length and seed; `pad_id` pads the batches.
+/// The caption stage: `model` (with configuration `llava`) learns the benchmark's captions
+/// with its trainable weights (no EMA, one learning rate for everything), with the run's
+/// template and tokenizer. `train` gives the epochs, batch, learning rate, length and seed;
+/// `pad_id` pads the batches.
 pub fn caption_stage<B: AutodiffBackend>(
-    model: Llava<B>,
-    llava: &LlavaConfig,
+    (model, llava): (Llava<B>, &LlavaConfig),
     config: &RunConfig,
     captions: &Path,
-    tokenizer: &TextTokenizer,
     train: &TrainConfig,
     pad_id: i64,
     device: &B::Device,
 ) -> crate::Result<(Llava<B>, TrainReport)> {
-    let (_, samples, _) = load_samples(captions, config, tokenizer, image_tokens(llava))?;
+    let tokenizer = tokenizer(config)?;
+    let (_, samples, _) = load_samples(captions, config, &tokenizer, image_tokens(llava))?;
     let started = Instant::now();
     let images = ImagePreprocess::llava(llava.vision_config.image_size);
     let (model, report) = train_task(model, &samples, train, None, &images, pad_id, device)?;

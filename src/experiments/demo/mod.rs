@@ -112,7 +112,6 @@ pub fn stage1<B: AutodiffBackend>(
     });
     crate::io::write_atomic(&base.join("tokenizer.json"), DEMO_TOKENIZER.as_bytes())
         .map_err(|e| crate::Error::io(base.join("tokenizer.json"), e))?;
-    let tokenizer = crate::data::TextTokenizer::from_file(&base.join("tokenizer.json"))?;
     let config = base_config(base, bench, settings);
     let train = TrainConfig {
         epochs: settings.stage1_epochs,
@@ -123,16 +122,7 @@ pub fn stage1<B: AutodiffBackend>(
         seed: settings.seed,
         ..TrainConfig::default()
     };
-    let (model, _) = caption_stage(
-        model,
-        &llava,
-        &config,
-        &bench.captions,
-        &tokenizer,
-        &train,
-        0,
-        device,
-    )?;
+    let (model, _) = caption_stage((model, &llava), &config, &bench.captions, &train, 0, device)?;
     crate::model::export::save_llava(&model.valid(), DEMO_CONFIG, base)?;
     Ok(())
 }

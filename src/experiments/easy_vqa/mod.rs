@@ -205,11 +205,9 @@ fn stage1<B: AutodiffBackend>(
     };
     let pad = i64::from(tokenizer.eos_id().unwrap_or(0));
     let (model, report) = caption_stage(
-        model,
-        &llava,
+        (model, &llava),
         &config,
         &bench.captions,
-        &tokenizer,
         &train,
         pad,
         device,
