@@ -5,27 +5,27 @@
 //! on one instruction dataset after another and must not forget the earlier ones. lcia implements
 //! the method of "Large Continual Instruction Assistant" (LCIA, ICML 2025):
 //!
-//! 1. **Balanced EMA** ([`continual::BalancedEma`]): after each optimizer step, every trainable
+//! 1. **Balanced EMA** ([`dema::BalancedEma`]): after each optimizer step, every trainable
 //!    tensor is folded into an EMA copy with a per-tensor coefficient derived from a Taylor
-//!    expansion of the loss ([`continual::balanced_alpha`]); the EMA replaces the weights at the
-//!    end of each task.
-//! 2. **Instruction grouping**: a task's instructions decide whether an existing parameter set is
-//!    retrained or a new one is added, and which set answers each test instance.
+//!    expansion of the loss ([`dema::balanced_alpha`]); the EMA replaces the weights at the end
+//!    of each task.
+//! 2. **Instruction grouping** ([`routing`]): a task's instructions decide whether an existing
+//!    parameter set is retrained or a new one is added, and which set answers each test
+//!    instance.
 //!
-//! The model ([`model`]) is LLaVA-1.5 on Burn: a Llama decoder, a CLIP ViT tower and the
-//! projector, loaded from HuggingFace safetensors and checked against transformers' logits;
-//! [`data`] turns records, prompts and images into its inputs as LLaVA does; [`adapters`] holds
-//! the LoRA adapters and the named parameter sets; [`routing`] the instruction codebook and the
-//! test-time router; [`eval`] the CoIN scorers, batched generation, the accuracy matrix and the
-//! reports.
+//! The folders, top first; a module uses only the ones below it:
 //!
-//! The pipeline ([`continual::run`], `lcia run --config run.toml`): for each task of the sequence
-//! ([`continual::config::RunConfig`]) the codebook decides retrain-or-expand, the chosen parameter
-//! set trains ([`continual::train_task`]: AdamW with two learning rates, cosine schedule, the
-//! balanced EMA when the method says so), its checkpoint is written, every task seen so far is
-//! evaluated with its routed set, and the manifest ([`continual::manifest::Manifest`]) commits the
-//! task; a killed run resumes after the last committed task.
+//! | module | owns |
+//! |---|---|
+//! | [`experiments`] | the embedded demo, the SmolLM2 + easy-VQA reproduction, the method comparison, step benchmarks |
+//! | [`continual`] | a continual run: [`continual::run`], its configuration, run directory, resume, manifest, reports |
+//! | [`eval`], [`train`] | scorers, batched generation and the accuracy matrix; one task's training around the one [`train::train_step`] |
+//! | [`routing`] | instruction similarity, the codebook (retrain or expand), the test-time router |
+//! | [`model`] | Llama, CLIP, projector, LLaVA, BERT, one attention kernel, HF/GGUF/PEFT files, generation |
+//! | [`adapters`], [`dema`] | LoRA layers, PEFT files and parameter sets; the balanced EMA |
+//! | [`data`], [`io`], [`progress`], [`rng`] | records, prompts and images; atomic files and JSON; progress bars; seeded randomness |
 //!
+//! [`error`] wraps the errors of `routing` and below into the error the upper layers return.
 //! Everything is generic over Burn's `Backend`; the `lcia-backends` crate picks NdArray (CPU),
 //! WGPU or CUDA at run time from a `--device` string.
 

@@ -9,6 +9,7 @@ mod demo;
 mod easy_vqa;
 mod embedding;
 mod gguf;
+mod layout;
 mod loading;
 mod model;
 mod pipeline;

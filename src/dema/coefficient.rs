@@ -111,7 +111,7 @@ pub struct DemaNorms {
 /// `Fixed` and `Off` have no dynamic coefficient and give `Err(OutOfRange)`.
 ///
 /// ```
-/// use lcia::continual::{DemaConfig, DemaNorms, FallbackReason, balanced_alpha};
+/// use lcia::dema::{DemaConfig, DemaNorms, FallbackReason, balanced_alpha};
 /// let norms = DemaNorms { drift: 4.0, grad: 1.0, grad_change: 10.0, step: 0.0 };
 /// // official: 2 · (1 + 1) / (4 · 10) = 0.1
 /// assert!((balanced_alpha(&DemaConfig::official(), &norms).unwrap() - 0.1).abs() < 1e-15);
@@ -184,14 +184,14 @@ impl<B: Backend, const D: usize> PendingStep<B, D> {
 ///
 /// ```
 /// use burn::prelude::*;
-/// use lcia::continual::{AlphaSource, DemaConfig, DemaState};
+/// use lcia::dema::{AlphaSource, DemaConfig, DemaState};
 /// type B = lcia_backends::CpuBackend;
 /// let dev = Default::default();
 /// let mut state = DemaState::<B, 1>::new(DemaConfig::official());
 /// let theta = Tensor::<B, 1>::from_floats([1.0, 2.0], &dev);
 /// let grad = Tensor::<B, 1>::from_floats([0.5, -0.5], &dev);
 /// assert_eq!(state.update(&theta, Some(&grad)), 0.01); // first step: fallback
-/// assert_eq!(state.last().source, AlphaSource::Fallback(lcia::continual::FallbackReason::FirstStep));
+/// assert_eq!(state.last().source, AlphaSource::Fallback(lcia::dema::FallbackReason::FirstStep));
 /// ```
 #[derive(Debug, Clone)]
 pub struct DemaState<B: Backend, const D: usize> {

@@ -8,7 +8,7 @@ pub const WARMUP_RATIO: f64 = 0.03;
 /// `TrainingArguments.get_warmup_steps` computes them.
 ///
 /// ```
-/// use lcia::continual::schedule::warmup_steps;
+/// use lcia::train::schedule::warmup_steps;
 /// assert_eq!(warmup_steps(100, 0.03), 3);
 /// assert_eq!(warmup_steps(10, 0.03), 1);
 /// assert_eq!(warmup_steps(10, 0.0), 0);
@@ -21,7 +21,7 @@ pub fn warmup_steps(total: usize, ratio: f64) -> usize {
 /// `step / warmup` during warm-up, then `0.5 · (1 + cos(π · progress))`.
 ///
 /// ```
-/// use lcia::continual::schedule::cosine_with_warmup;
+/// use lcia::train::schedule::cosine_with_warmup;
 /// assert_eq!(cosine_with_warmup(0, 100, 3), 0.0);
 /// assert!((cosine_with_warmup(1, 100, 3) - 1.0 / 3.0).abs() < 1e-12);
 /// assert_eq!(cosine_with_warmup(3, 100, 3), 1.0);
