@@ -5,12 +5,14 @@
 //!
 //! `cargo run --release --example demo_bench [-- STEPS BATCH RANK]` (RANK 0: projector only)
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use lcia::continual::memory::peak_resident_bytes;
+use lcia::experiments::demo::DEMO_CONFIG;
 use lcia::experiments::step_bench::{bench_ids, time_lora_step};
 use lcia::model::{GenerationConfig, HfConfig};
 
@@ -30,11 +32,9 @@ fn main() {
     let arg = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
     let (steps, batch, rank) = (arg(0, 20), arg(1, 8), arg(2, 8));
     let device = Default::default();
-    let HfConfig::Llava(config) =
-        HfConfig::from_json(lcia::experiments::demo::DEMO_CONFIG).unwrap()
-    else {
-        unreachable!("the demo config is a llava config")
-    };
+    let config = HfConfig::from_json(DEMO_CONFIG)
+        .and_then(|c| c.into_llava(Path::new("assets/demo/config.json")))
+        .expect("the demo config is a llava config");
     <AB as Backend>::seed(&device, 1);
     let (t, model) =
         time_lora_step::<AB>(&config, batch, TEXT_TOKENS, steps, rank, &device).unwrap();

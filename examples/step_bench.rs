@@ -33,9 +33,7 @@ impl BackendTask for StepBench {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        let HfConfig::Llava(config) = HfConfig::from_file(&self.config)? else {
-            anyhow::bail!("{} is not a llava config", self.config.display())
-        };
+        let config = HfConfig::from_file(&self.config)?.into_llava(&self.config)?;
         let (t, _) = time_lora_step::<AB>(
             &config,
             self.batch,

@@ -155,10 +155,10 @@ fn greedy_generation_is_the_same_with_and_without_the_cache() {
 fn llava_1_5_7b_config_counts_7_06_billion_parameters() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets/configs/llava-1.5-7b/config.json");
-    let lcia::model::HfConfig::Llava(config) = lcia::model::HfConfig::from_file(&path).unwrap()
-    else {
-        panic!("not a llava config");
-    };
+    let config = lcia::model::HfConfig::from_file(&path)
+        .unwrap()
+        .into_llava(&path)
+        .unwrap();
     // By hand: LM 32 x 202_383_360 + 2 x 32064 x 4096 + 4096 = 6_738_939_904;
     // CLIP ViT-L/14-336 303_507_456; projector 20_979_712. Sum 7_063_427_072, the size of the
     // published llava-1.5-7b-hf checkpoint.

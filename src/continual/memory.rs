@@ -28,7 +28,7 @@ impl MemoryPlan {
     /// use lcia::continual::memory::MemoryPlan;
     /// use lcia::model::HfConfig;
     /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/llava-1.5-7b/config.json");
-    /// let HfConfig::Llava(config) = HfConfig::from_file(&path).unwrap() else { panic!() };
+    /// let config = HfConfig::from_file(&path).unwrap().into_llava(&path).unwrap();
     /// let all = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     /// let plan = MemoryPlan::new(&config, 128, &all, 2, 4);
     /// assert_eq!(plan.lora_params, 319_815_680); // ≈ 10.0 M per layer × 32 (METHOD.md §4.1)
