@@ -34,6 +34,24 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Training produced a non-finite loss or weight; the step was not applied.
+    #[error(
+        "optimizer step {step}: {what}; the step was not applied (check the learning rates and the data)"
+    )]
+    NonFinite {
+        /// 1-based optimizer step of the task.
+        step: usize,
+        /// What is not finite, and the first tensor that is not.
+        what: String,
+    },
+    /// A task of a run failed.
+    #[error("task '{task}': {source}")]
+    Task {
+        /// The task.
+        task: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
     /// A run directory cannot be used (resume, evaluation or a checkpoint check failed).
     #[error("{path}: {message}")]
     Run {

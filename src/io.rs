@@ -46,6 +46,40 @@ pub fn replace_atomic(
     result
 }
 
+/// Whether `name` is a temporary file of [`replace_atomic`] (`.tmp<pid>.<name>`).
+fn is_temporary(name: &str) -> bool {
+    name.strip_prefix(".tmp").is_some_and(|rest| {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with('.')
+    })
+}
+
+/// Removes the temporary files [`replace_atomic`] left in `dir` and below when a process was
+/// killed mid-write; returns how many. Only for a directory no other process writes to.
+///
+/// ```
+/// let dir = std::env::temp_dir().join("lcia-doc-stale");
+/// std::fs::create_dir_all(dir.join("sub")).unwrap();
+/// std::fs::write(dir.join("sub/.tmp42.model.safetensors"), b"half").unwrap();
+/// std::fs::write(dir.join("keep.json"), b"{}").unwrap();
+/// assert_eq!(lcia::io::remove_stale_temporaries(&dir).unwrap(), 1);
+/// assert!(dir.join("keep.json").is_file());
+/// ```
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            removed += remove_stale_temporaries(&path)?;
+        } else if entry.file_name().to_str().is_some_and(is_temporary) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to `path` atomically (see [`replace_atomic`]), synced to disk before the
 /// rename.
 ///

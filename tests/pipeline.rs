@@ -79,7 +79,7 @@ fn colour(k: usize) -> String {
     COLOURS[k].0.to_string()
 }
 fn yes_no(k: usize) -> String {
-    if k % 2 == 0 { "yes" } else { "no" }.to_string()
+    if k.is_multiple_of(2) { "yes" } else { "no" }.to_string()
 }
 fn letter(k: usize) -> String {
     ["A", "B", "C", "D"][k].to_string()

@@ -15,5 +15,6 @@ mod model;
 mod pipeline;
 mod pipeline_errors;
 mod routing;
+mod run_guards;
 mod scorers;
 mod trainer;

@@ -7,8 +7,10 @@
 //! tasks/NN-task/            steps.csv, steps.json, alpha_trace.csv, codebook.json,
 //!                           predictions/<task>.jsonl, routing/<task>.jsonl
 //! plots/                    accuracy_matrix.png, loss.png, alpha.png
+//! lcia.lock                 held by the process running the directory
 //! ```
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// File name of the manifest in a run directory (the run's commit point).
@@ -19,11 +21,14 @@ pub const RUN_CONFIG: &str = "config.json";
 pub const CHECKPOINT_INFO: &str = "lcia-checkpoint.json";
 /// The parameter set a run started from, relative to the run directory.
 pub const INITIAL: &str = "initial";
+/// The lock file a running process holds (its process id inside).
+pub const LOCK: &str = "lcia.lock";
 
 /// How to treat an existing run directory, and where to stop.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Continue after the last finished task of the directory's manifest.
+    /// Continue after the last finished task of the directory's manifest (a directory without
+    /// a manifest is an error).
     pub resume: bool,
     /// Stop after this many tasks in total have finished.
     pub stop_after: Option<usize>,
@@ -151,4 +156,46 @@ impl RunDir {
     pub fn plot(&self, name: &str) -> PathBuf {
         self.root.join("plots").join(name)
     }
+
+    /// Takes the directory's exclusive lock (creating the directory), held until the returned
+    /// file is dropped. The operating system releases it when the holder dies, so a lock is
+    /// never stale; a directory another process holds is an error naming that process.
+    pub fn lock(&self) -> crate::Result<RunLock> {
+        let path = self.root.join(LOCK);
+        let io = |e| crate::Error::io(&path, e);
+        std::fs::create_dir_all(&self.root).map_err(|e| crate::Error::io(&self.root, e))?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (process {pid})"),
+                };
+                return Err(crate::Error::run(
+                    &self.root,
+                    format!(
+                        "is in use by another lcia process{holder}; wait for it to finish or choose another directory"
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(RunLock { _file: file })
+    }
+}
+
+/// The exclusive lock of a run directory ([`RunDir::lock`]), released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
 }

@@ -34,7 +34,9 @@ pub struct RunOutcome {
     pub manifest: Manifest,
 }
 
-/// Runs (or resumes) the configured task sequence into `out`.
+/// Runs (or resumes) the configured task sequence into `out`, holding the directory's lock
+/// ([`RunDir::lock`]) throughout. Before the first task it removes temporary files left by an
+/// interrupted write and, when resuming, rewrites the reports from the committed tasks.
 pub fn run<B: AutodiffBackend>(
     config_path: &Path,
     config: &RunConfig,
@@ -70,7 +72,25 @@ pub fn run<B: AutodiffBackend>(
         finished: Vec::new(),
     };
     let run = RunDir::new(out);
+    if options.resume && !run.manifest().is_file() {
+        return Err(crate::Error::run(
+            out,
+            "holds no run to resume (no manifest.json); start it without --resume",
+        ));
+    }
+    let _lock = run.lock()?;
+    let stale = crate::io::remove_stale_temporaries(out).map_err(|e| crate::Error::io(out, e))?;
+    if stale > 0 {
+        log::warn!(
+            "{}: removed {stale} temporary file(s) of an interrupted write",
+            out.display()
+        );
+    }
     let mut state = super::resume::open_state(config, &run, options, model, fresh)?;
+    if !state.manifest.finished.is_empty() {
+        // a crash between a task's commit and its reports leaves them stale: write them anew
+        super::run_report::write_run_reports(out, &state.manifest, &state.matrix)?;
+    }
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         template: &config.model.template,
@@ -140,7 +160,11 @@ pub fn run<B: AutodiffBackend>(
             &images,
             0,
             device,
-        )?;
+        )
+        .map_err(|e| crate::Error::Task {
+            task: name.to_string(),
+            source: Box::new(e),
+        })?;
         state.model = model;
         state.sets.store(&state.model)?;
 

@@ -6,27 +6,37 @@ use super::scorers::{self, ScorerMode};
 use crate::data::TestRecord;
 use crate::data::tasks::CoinTask;
 
-/// The scorer of a task (the eight CoIN scorers, plus a plain exact match for other tasks).
+/// The scorer of a task (the eight CoIN scorers, plus a plain exact match for other tasks),
+/// named in a run config as `scienceqa`, `textvqa`, `imagenet`, `gqa`, `vizwiz`, `vqav2`,
+/// `ocrvqa`, `grounding` or `exact` (the task names in any case are accepted too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum ScorerKind {
     /// Option letter against `answer` (a letter or an index).
+    #[serde(rename = "scienceqa", alias = "ScienceQA", alias = "science_q_a")]
     ScienceQA,
     /// VQA soft accuracy against `answers` (or a single `answer`).
+    #[serde(rename = "textvqa", alias = "TextVQA", alias = "text_v_q_a")]
     TextVQA,
     /// Substring either way against `answer`.
+    #[serde(rename = "imagenet", alias = "ImageNet", alias = "image_net")]
     ImageNet,
     /// `rstrip('.').lower()` equality with `answer`.
+    #[serde(rename = "gqa", alias = "GQA", alias = "g_q_a")]
     GQA,
     /// Case-insensitive equality with `answer`.
+    #[serde(rename = "vizwiz", alias = "VizWiz", alias = "viz_wiz")]
     VizWiz,
     /// Case-insensitive equality with `answer` (Fixed: soft accuracy over `answers`).
+    #[serde(rename = "vqav2", alias = "VQAv2", alias = "v_q_av2")]
     VQAv2,
     /// Case-insensitive equality with `answer` ("Unanswerable" wrong in Official).
+    #[serde(rename = "ocrvqa", alias = "OCRVQA", alias = "o_c_r_v_q_a")]
     OCRVQA,
     /// IoU > 0.5 against `answer_bbox`.
+    #[serde(rename = "grounding", alias = "Grounding")]
     Grounding,
     /// Trimmed, case-insensitive equality with `answer`, a trailing '.' ignored.
+    #[serde(rename = "exact")]
     Exact,
 }
 

@@ -163,7 +163,7 @@ fn one_method<B: AutodiffBackend>(
     method_config.method = method.clone();
     let run_dir = out.join("runs").join(slug(name));
     let options = RunOptions {
-        resume: true,
+        resume: RunDir::new(&run_dir).manifest().is_file(),
         stop_after: None,
     };
     let outcome = run::<B>(config_path, &method_config, &run_dir, &options, device)?;
@@ -223,7 +223,7 @@ fn multitask<B: AutodiffBackend>(
         &joint_config,
         &run_dir,
         &RunOptions {
-            resume: true,
+            resume: RunDir::new(&run_dir).manifest().is_file(),
             stop_after: None,
         },
         device,

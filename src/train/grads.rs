@@ -96,3 +96,68 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
     norm
 }
+
+struct FirstNonFinite<'a> {
+    /// `None`: look at the trainable weights; `Some`: at these gradients.
+    grads: Option<&'a GradientsParams>,
+    path: Vec<String>,
+    found: Option<String>,
+}
+
+fn any_non_finite<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> bool {
+    tensor
+        .is_finite()
+        .bool_not()
+        .any()
+        .into_scalar()
+        .elem::<bool>()
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for FirstNonFinite<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.found.is_some() {
+            return;
+        }
+        let name = self.path.join(".");
+        match self.grads {
+            Some(grads) => {
+                let grad = grads.get::<B::InnerBackend, D>(param.id);
+                if grad.is_some_and(any_non_finite) {
+                    self.found = Some(format!("the gradient of {name}"));
+                }
+            }
+            None => {
+                if param.is_require_grad() && any_non_finite(param.val().inner()) {
+                    self.found = Some(format!("the weight {name}"));
+                }
+            }
+        }
+    }
+}
+
+/// The first trainable weight of `module` with a NaN or infinite value or, when all are
+/// finite, the first such gradient in `grads`, named by its module path (one device read per
+/// tensor: for error reports and end-of-task checks).
+pub fn first_non_finite<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: Option<&GradientsParams>,
+) -> Option<String> {
+    let passes = std::iter::once(None).chain(grads.map(Some));
+    passes.into_iter().find_map(|grads| {
+        let mut search = FirstNonFinite {
+            grads,
+            path: Vec::new(),
+            found: None,
+        };
+        module.visit(&mut search);
+        search.found
+    })
+}

@@ -10,7 +10,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Opt
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::grads::{clip_global_norm, split_off};
+use super::grads::{clip_global_norm, first_non_finite, split_off};
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
 use crate::dema::{BalancedEma, DemaConfig, DemaStats, StepGradients};
@@ -84,6 +84,7 @@ pub struct StepRates {
 
 /// What carries from step to step: the two AdamW optimizers and the balanced EMA.
 pub struct StepState<B: AutodiffBackend> {
+    steps: usize,
     lora: OptimizerAdaptor<AdamW, Llava<B>, B>,
     projector: OptimizerAdaptor<AdamW, Llava<B>, B>,
     ema: Option<BalancedEma<B>>,
@@ -99,10 +100,16 @@ impl<B: AutodiffBackend> StepState<B> {
             .with_epsilon(1e-8)
             .with_weight_decay(weight_decay as f32);
         Self {
+            steps: 0,
             lora: adamw.init::<B, Llava<B>>(),
             projector: adamw.init::<B, Llava<B>>(),
             ema: dema.map(|c| BalancedEma::new(c.clone())),
         }
+    }
+
+    /// Optimizer steps applied so far.
+    pub fn steps(&self) -> usize {
+        self.steps
     }
 
     /// The balanced EMA, when on.
@@ -170,6 +177,10 @@ pub struct StepOutcome {
 /// micro-batch's loss is divided by their number and the gradients summed, then clipped,
 /// split between the two learning rates, stepped, and folded into the EMA. With `timing`, the
 /// device is synchronised after each phase and the phases' seconds are added to it.
+///
+/// A NaN or infinite loss stops before the update ([`crate::Error::NonFinite`], naming the
+/// first non-finite gradient or weight); the loss is read every step anyway, so the check
+/// costs nothing while training is healthy.
 pub fn train_step<B: AutodiffBackend>(
     mut model: Llava<B>,
     batches: impl ExactSizeIterator<Item = crate::Result<MicroBatch<B>>>,
@@ -196,6 +207,14 @@ pub fn train_step<B: AutodiffBackend>(
         lap::<B>(&mut clock, device, |p| &mut p.backward);
     }
     let mut grads = accumulator.grads();
+    if !loss_sum.is_finite() {
+        let culprit = first_non_finite::<B, _>(&model, Some(&grads))
+            .map_or(String::new(), |name| format!(" (first non-finite: {name})"));
+        return Err(crate::Error::NonFinite {
+            step: state.steps + 1,
+            what: format!("the loss is {loss_sum}{culprit}"),
+        });
+    }
     let grad_norm = rates
         .max_grad_norm
         .map(|max| clip_global_norm::<B, _>(&model, &mut grads, max));
@@ -217,6 +236,7 @@ pub fn train_step<B: AutodiffBackend>(
             lap::<B>(&mut clock, device, |p| &mut p.dema);
         }
     }
+    state.steps += 1;
     let outcome = StepOutcome {
         loss: loss_sum,
         grad_norm,

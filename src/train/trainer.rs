@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::grads::first_non_finite;
 use super::record::{StepRecord, TrainReport, alpha_summary, step_message};
 use super::schedule::{WARMUP_RATIO, cosine_with_warmup, warmup_steps};
 use super::step::{MicroBatch, StepRates, StepState, train_step};
@@ -70,6 +71,9 @@ impl Default for TrainConfig {
 /// One optimizer step = `grad_accum` forward passes of `batch_size` samples; the schedule and
 /// AdamW (β = (0.9, 0.999), ε = 1e-8) are the official ones. Samples are shuffled per epoch
 /// (no length grouping). The EMA starts after the first step of the task (METHOD.md §10.7).
+///
+/// A non-finite loss stops training before its step is applied, and weights that are not
+/// finite at the end (after the EMA) are an error too: [`crate::Error::NonFinite`].
 pub fn train_task<B: AutodiffBackend>(
     mut model: Llava<B>,
     samples: &[TrainSample],
@@ -138,7 +142,14 @@ pub fn train_task<B: AutodiffBackend>(
     }
     bar.finish_and_clear();
     report.tokens_per_second = total_tokens as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let steps = state.steps();
     let (model, dema) = state.finish(model);
+    if let Some(name) = first_non_finite::<B, _>(&model, None) {
+        return Err(crate::Error::NonFinite {
+            step: steps,
+            what: format!("after the task's last step {name} is not finite"),
+        });
+    }
     report.dema = dema;
     Ok((model, report))
 }

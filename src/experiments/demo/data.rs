@@ -90,7 +90,7 @@ impl Scene {
             colour: pick(rng, COLOURS.len()),
             position: pick(rng, POSITIONS.len()),
             count: if counting { 1 + pick(rng, 3) } else { 1 },
-            big: !counting && rng.next_u64() % 2 == 0,
+            big: !counting && rng.next_u64().is_multiple_of(2),
         }
     }
 

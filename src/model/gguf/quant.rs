@@ -58,7 +58,9 @@ impl GgmlType {
     /// not a whole number of blocks.
     pub fn byte_size(self, elements: u64) -> Option<u64> {
         let (per_block, bytes) = self.block()?;
-        (elements % per_block == 0).then_some(elements / per_block * bytes)
+        elements
+            .is_multiple_of(per_block)
+            .then_some(elements / per_block * bytes)
     }
 }
 
@@ -81,7 +83,7 @@ pub fn dequantize(kind: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, String> {
         format!("GGML type {kind:?} is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1 are)")
     })?;
     let block_bytes = block_bytes as usize;
-    if bytes.len() % block_bytes != 0 {
+    if !bytes.len().is_multiple_of(block_bytes) {
         return Err(format!(
             "{} bytes are not a whole number of {kind:?} blocks of {block_bytes} bytes",
             bytes.len()

@@ -1,0 +1,163 @@
+//! What protects a run directory: a non-finite loss stops the task before anything of it is
+//! committed, one process per directory, stale temporary files and stale reports are cleaned up
+//! on resume, a resume needs a run to resume, and scorer names read as the README spells them.
+
+use lcia::continual::config::RunConfig;
+use lcia::continual::{RunDir, RunOptions};
+use lcia::eval::ScorerKind;
+
+use crate::pipeline::{run_config, temp_dir, three_tasks};
+
+/// The three-task setup with one epoch per task and `edits` applied to its run.toml.
+fn setup(name: &str, edits: &[(&str, &str)]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let config = three_tasks(&dir);
+    let mut text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("epochs = 12", "epochs = 1");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&config, text).unwrap();
+    (dir, config)
+}
+
+fn first_task_only() -> RunOptions {
+    RunOptions {
+        resume: false,
+        stop_after: Some(1),
+    }
+}
+
+#[test]
+fn non_finite_loss_stops_the_task_before_anything_is_committed() {
+    // two steps: the first applies a NaN learning rate, the second sees a NaN loss
+    let (dir, config) = setup("nan-loss", &[("lr_lora = 0.01", "lr_lora = nan")]);
+    let out = dir.join("out");
+    let err = run_config(&config, &out, &first_task_only())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task 'colour'") && err.contains("optimizer step 2") && err.contains("NaN"),
+        "{err}"
+    );
+    assert!(err.contains("first non-finite: the weight"), "{err}");
+    let run = RunDir::new(&out);
+    assert!(!run.manifest().exists(), "nothing may be committed");
+    assert!(!run.resolve(&run.checkpoint_name(0, "colour")).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn non_finite_weights_after_the_last_step_are_refused() {
+    // one step per task: the loss of that step is finite, the weights after it are not
+    let (dir, config) = setup(
+        "nan-weights",
+        &[
+            ("lr_lora = 0.01", "lr_lora = inf"),
+            ("batch_size = 4", "batch_size = 8"),
+        ],
+    );
+    let out = dir.join("out");
+    let err = run_config(&config, &out, &first_task_only())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task 'colour'") && err.contains("after the task's last step"),
+        "{err}"
+    );
+    assert!(!RunDir::new(&out).manifest().exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_locked_run_directory_is_refused_until_released() {
+    let (dir, config) = setup("lock", &[]);
+    let out = dir.join("out");
+    let lock = RunDir::new(&out).lock().unwrap();
+    let err = run_config(&config, &out, &first_task_only())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("in use by another lcia process")
+            && err.contains(&format!("process {}", std::process::id())),
+        "{err}"
+    );
+    drop(lock);
+    run_config(&config, &out, &first_task_only()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn resume_removes_stale_temporaries_and_rewrites_the_reports() {
+    let (dir, config) = setup("stale", &[]);
+    let out = dir.join("out");
+    run_config(&config, &out, &first_task_only()).unwrap();
+    let run = RunDir::new(&out);
+    let metrics = std::fs::read_to_string(run.metrics_json()).unwrap();
+    // a crash after the commit: reports missing or old, a half-written file left behind
+    std::fs::remove_file(run.metrics_json()).unwrap();
+    std::fs::write(run.report(), "stale").unwrap();
+    let checkpoint = run.resolve(&run.checkpoint_name(0, "colour"));
+    let stale = checkpoint.join(".tmp4242.adapter_model.safetensors");
+    std::fs::write(&stale, b"half").unwrap();
+    let resume = RunOptions {
+        resume: true,
+        stop_after: Some(1),
+    };
+    run_config(&config, &out, &resume).unwrap();
+    assert!(!stale.exists(), "the temporary file is removed");
+    assert_eq!(
+        std::fs::read_to_string(run.metrics_json()).unwrap(),
+        metrics
+    );
+    assert!(
+        std::fs::read_to_string(run.report())
+            .unwrap()
+            .contains("## Accuracy matrix")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn resume_without_a_run_is_an_error() {
+    let (dir, config) = setup("resume-nothing", &[]);
+    let out = dir.join("never-started");
+    let resume = RunOptions {
+        resume: true,
+        stop_after: None,
+    };
+    let err = run_config(&config, &out, &resume).unwrap_err().to_string();
+    assert!(err.contains("no run to resume"), "{err}");
+    assert!(!out.exists(), "a refused resume creates nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn scorer_names_read_as_the_readme_spells_them() {
+    let names = [
+        ("scienceqa", ScorerKind::ScienceQA),
+        ("textvqa", ScorerKind::TextVQA),
+        ("imagenet", ScorerKind::ImageNet),
+        ("gqa", ScorerKind::GQA),
+        ("vizwiz", ScorerKind::VizWiz),
+        ("vqav2", ScorerKind::VQAv2),
+        ("ocrvqa", ScorerKind::OCRVQA),
+        ("grounding", ScorerKind::Grounding),
+        ("exact", ScorerKind::Exact),
+        ("GQA", ScorerKind::GQA),
+        ("g_q_a", ScorerKind::GQA),
+    ];
+    for (name, kind) in names {
+        let text = format!("[model]\ndir = \"m\"\n[[tasks]]\nname = \"t\"\nscorer = \"{name}\"\n");
+        let config: RunConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.tasks[0].scorer, Some(kind), "{name}");
+    }
+    let err = toml::from_str::<RunConfig>(
+        "[model]\ndir = \"m\"\n[[tasks]]\nname = \"t\"\nscorer = \"vqa\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`gqa`") && err.contains("`vizwiz`"), "{err}");
+}
