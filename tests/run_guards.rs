@@ -32,17 +32,21 @@ fn first_task_only() -> RunOptions {
 
 #[test]
 fn non_finite_loss_stops_the_task_before_anything_is_committed() {
-    // two steps: the first applies a NaN learning rate, the second sees a NaN loss
-    let (dir, config) = setup("nan-loss", &[("lr_lora = 0.01", "lr_lora = nan")]);
+    // two steps without warm-up: the first applies a huge (valid) learning rate, the second
+    // sees the loss overflow
+    let huge = "lr_lora = 1e38\nwarmup_ratio = 0.0";
+    let (dir, config) = setup("nan-loss", &[("lr_lora = 0.01", huge)]);
     let out = dir.join("out");
     let err = run_config(&config, &out, &first_task_only())
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("task 'colour'") && err.contains("optimizer step 2") && err.contains("NaN"),
+        err.contains("task 'colour'")
+            && err.contains("optimizer step 2")
+            && (err.contains("the loss is NaN") || err.contains("the loss is inf")),
         "{err}"
     );
-    assert!(err.contains("first non-finite: the weight"), "{err}");
+    assert!(err.contains("(first non-finite: the "), "{err}");
     let run = RunDir::new(&out);
     assert!(!run.manifest().exists(), "nothing may be committed");
     assert!(!run.resolve(&run.checkpoint_name(0, "colour")).exists());
@@ -51,11 +55,13 @@ fn non_finite_loss_stops_the_task_before_anything_is_committed() {
 
 #[test]
 fn non_finite_weights_after_the_last_step_are_refused() {
-    // one step per task: the loss of that step is finite, the weights after it are not
+    // one step per task: the loss of that step is finite, the weights after it are not (the
+    // decoupled weight decay `1 - lr·wd` overflows f32)
+    let huge = "lr_lora = 1e38\nweight_decay = 1e38\nwarmup_ratio = 0.0";
     let (dir, config) = setup(
         "nan-weights",
         &[
-            ("lr_lora = 0.01", "lr_lora = inf"),
+            ("lr_lora = 0.01", huge),
             ("batch_size = 4", "batch_size = 8"),
         ],
     );
@@ -160,4 +166,52 @@ fn scorer_names_read_as_the_readme_spells_them() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("`gqa`") && err.contains("`vizwiz`"), "{err}");
+}
+
+#[test]
+fn every_value_out_of_range_is_reported_at_once() {
+    let edits = [
+        ("r = 4", "r = 0"),
+        ("dropout = 0.0", "dropout = 1.5"),
+        ("epochs = 1", "epochs = 0"),
+        (
+            "batch_size = 4",
+            "batch_size = 0\ngrad_accum = 0\nwarmup_ratio = 5.0",
+        ),
+        ("lr_lora = 0.01", "lr_lora = -0.01"),
+        ("ema = \"official\"", "ema = \"official\"\ntau = nan"),
+        ("batch_size = 3", "batch_size = 0"),
+    ];
+    let (dir, config) = setup("ranges", &edits);
+    let err = RunConfig::from_file(&config).unwrap_err().to_string();
+    for line in [
+        "lora.r = 0: must be at least 1",
+        "lora.dropout = 1.5: must be in [0, 1)",
+        "train.epochs = 0: must be at least 1",
+        "train.batch_size = 0: must be at least 1",
+        "train.grad_accum = 0: must be at least 1",
+        "train.warmup_ratio = 5: must be in [0, 1]",
+        "train.lr_lora = -0.01: must be a finite number ≥ 0",
+        "method.tau = NaN: must be in [0, 1]",
+        "eval.batch_size = 0: must be at least 1",
+    ] {
+        assert!(err.contains(line), "{line:?} missing from:\n{err}");
+    }
+    assert!(err.contains("run.toml"), "{err}");
+    // a configuration built in code is checked by the run itself
+    let mut built = RunConfig::from_file(&three_tasks(&dir)).unwrap();
+    built.train.batch_size = 0;
+    let out = dir.join("out");
+    let err = lcia::continual::run::<crate::common::AB>(
+        &config,
+        &built,
+        &out,
+        &RunOptions::default(),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("train.batch_size = 0"), "{err}");
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

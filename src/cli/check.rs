@@ -29,9 +29,9 @@ impl<B: Backend> TwoLayer<B> {
 /// chosen backend.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Optimizer steps to run.
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
+    /// Optimizer steps to run (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
 }
 
 impl BackendTask for CheckArgs {
@@ -48,7 +48,7 @@ impl BackendTask for CheckArgs {
         let y = x.clone().matmul(w);
         let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
         let mut ema = BalancedEma::<B>::new(DemaConfig::official());
-        let mut losses = Vec::with_capacity(self.steps);
+        let mut losses = Vec::with_capacity(self.steps as usize);
         let start = Instant::now();
         for _ in 0..self.steps {
             let loss = (model.forward(x.clone()) - y.clone()).powi_scalar(2).mean();
@@ -56,7 +56,7 @@ impl BackendTask for CheckArgs {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = ema.optimizer_step(&mut optim, 1e-2, model, grads);
         }
-        let per_step = start.elapsed().as_secs_f64() / self.steps.max(1) as f64;
+        let per_step = start.elapsed().as_secs_f64() / self.steps as f64;
         let model = ema.apply(model);
         let final_loss = (model.forward(x) - y).powi_scalar(2).mean();
         format!(

@@ -10,6 +10,7 @@ pub mod run_dir;
 pub mod run_report;
 pub mod runner;
 pub mod setup;
+pub mod validate;
 
 pub use run_dir::{RunDir, RunOptions, group_name};
 pub use runner::{RunOutcome, run};

@@ -44,6 +44,7 @@ pub fn run<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> crate::Result<RunOutcome> {
+    super::validate::validate(config, config_path)?;
     let tasks = config.resolve_tasks(config_path)?;
     for task in &tasks {
         for file in [&task.train_file, &task.spec.test_file] {

@@ -1,0 +1,130 @@
+//! The valid range of every numeric value of a run configuration, checked before anything runs:
+//! all problems are reported at once, each naming its field and range; nothing is clamped.
+
+use std::path::Path;
+
+use super::config::RunConfig;
+
+/// The problems found, one line each (`field = value: must be ...`).
+#[derive(Debug, Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, field: &str, value: impl std::fmt::Display, range: &str) {
+        if !ok {
+            self.0.push(format!("{field} = {value}: must be {range}"));
+        }
+    }
+
+    fn at_least_one(&mut self, field: &str, value: usize) {
+        self.check(value >= 1, field, value, "at least 1");
+    }
+
+    fn some_at_least_one(&mut self, field: &str, value: Option<usize>) {
+        if let Some(value) = value {
+            self.at_least_one(field, value);
+        }
+    }
+
+    fn non_negative(&mut self, field: &str, value: f64) {
+        self.check(
+            value.is_finite() && value >= 0.0,
+            field,
+            value,
+            "a finite number ≥ 0",
+        );
+    }
+
+    fn unit(&mut self, field: &str, value: f64, range: &str, ok: bool) {
+        self.check(value.is_finite() && ok, field, value, range);
+    }
+}
+
+/// Checks every numeric value of `config` (read from `path`); the error lists each value out of
+/// range with its field.
+///
+/// ```
+/// use lcia::continual::config::RunConfig;
+/// use lcia::continual::validate::validate;
+/// let mut config: RunConfig = toml::from_str("[model]\ndir = \"m\"").unwrap();
+/// assert!(validate(&config, "run.toml".as_ref()).is_ok());
+/// config.train.batch_size = 0;
+/// config.lora.dropout = 1.5;
+/// let err = validate(&config, "run.toml".as_ref()).unwrap_err().to_string();
+/// assert!(err.contains("train.batch_size = 0: must be at least 1"), "{err}");
+/// assert!(err.contains("lora.dropout = 1.5: must be in [0, 1)"), "{err}");
+/// ```
+pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
+    let mut p = Problems::default();
+    let (lora, train, method, eval) = (&config.lora, &config.train, &config.method, &config.eval);
+    p.at_least_one("lora.r", lora.r);
+    p.check(
+        lora.alpha.is_finite() && lora.alpha > 0.0,
+        "lora.alpha",
+        lora.alpha,
+        "a finite number > 0",
+    );
+    let dropout = lora.dropout;
+    p.unit(
+        "lora.dropout",
+        dropout,
+        "in [0, 1)",
+        (0.0..1.0).contains(&dropout),
+    );
+    p.check(
+        !lora.targets.is_empty(),
+        "lora.targets",
+        "[]",
+        "at least one projection",
+    );
+    p.at_least_one("train.epochs", train.epochs);
+    p.at_least_one("train.batch_size", train.batch_size);
+    p.at_least_one("train.grad_accum", train.grad_accum);
+    p.non_negative("train.lr_lora", train.lr_lora);
+    p.non_negative("train.lr_projector", train.lr_projector);
+    p.non_negative("train.weight_decay", train.weight_decay);
+    let warmup = train.warmup_ratio;
+    p.unit(
+        "train.warmup_ratio",
+        warmup,
+        "in [0, 1]",
+        (0.0..=1.0).contains(&warmup),
+    );
+    if let Some(norm) = train.max_grad_norm {
+        p.check(
+            norm.is_finite() && norm > 0.0,
+            "train.max_grad_norm",
+            norm,
+            "a finite number > 0",
+        );
+    }
+    p.check(
+        train.max_len >= 2,
+        "train.max_len",
+        train.max_len,
+        "at least 2",
+    );
+    let tau = method.tau;
+    p.unit("method.tau", tau, "in [0, 1]", (0.0..=1.0).contains(&tau));
+    let beta = method.fixed_beta;
+    p.unit(
+        "method.fixed_beta",
+        beta,
+        "in [0, 1]",
+        (0.0..=1.0).contains(&beta),
+    );
+    p.at_least_one("eval.batch_size", eval.batch_size);
+    p.some_at_least_one("eval.max_new_tokens", eval.max_new_tokens);
+    p.some_at_least_one("eval.max_samples", eval.max_samples);
+    p.some_at_least_one("data.max_train_samples", config.data.max_train_samples);
+    for (i, task) in config.tasks.iter().enumerate() {
+        p.some_at_least_one(&format!("tasks[{i}].max_new_tokens"), task.max_new_tokens);
+    }
+    match p.0.is_empty() {
+        true => Ok(()),
+        false => Err(crate::Error::Config {
+            path: path.to_path_buf(),
+            message: format!("invalid values:\n  {}", p.0.join("\n  ")),
+        }),
+    }
+}
