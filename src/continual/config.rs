@@ -253,20 +253,6 @@ fn relative_to(base: &Path, path: &Path) -> PathBuf {
 }
 
 impl RunConfig {
-    /// Reads a TOML file; relative paths in it are taken relative to the file's folder, and
-    /// every value is checked ([`super::validate::validate`]).
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-        let mut config: RunConfig = toml::from_str(&text).map_err(|e| crate::Error::Config {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.make_paths_absolute(base);
-        super::validate::validate(&config, path)?;
-        Ok(config)
-    }
-
     /// Joins every relative path to `base`.
     pub fn make_paths_absolute(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| *p = relative_to(base, p);

@@ -1,9 +1,26 @@
-//! The valid range of every numeric value of a run configuration, checked before anything runs:
-//! all problems are reported at once, each naming its field and range; nothing is clamped.
+//! Reading a run configuration from its file, and the valid range of every numeric value in
+//! it, checked before anything runs: all problems are reported at once, each naming its field
+//! and range; nothing is clamped.
 
 use std::path::Path;
 
 use super::config::RunConfig;
+
+impl RunConfig {
+    /// Reads a TOML file; relative paths in it are taken relative to the file's folder, and
+    /// every value is checked ([`validate`]).
+    pub fn from_file(path: &Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+        let mut config: RunConfig = toml::from_str(&text).map_err(|e| crate::Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.make_paths_absolute(base);
+        validate(&config, path)?;
+        Ok(config)
+    }
+}
 
 /// The problems found, one line each (`field = value: must be ...`).
 #[derive(Debug, Default)]
