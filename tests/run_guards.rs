@@ -215,3 +215,32 @@ fn every_value_out_of_range_is_reported_at_once() {
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_task_file_is_checked_before_the_first_step() {
+    let (dir, config) = setup("preflight", &[]);
+    // the last task's test records lack their answer, the second task's training file is
+    // cut short, and a test image of the first task is unreadable
+    let test = dir.join("option/test.json");
+    let text = std::fs::read_to_string(&test).unwrap();
+    std::fs::write(&test, text.replace("\"answer\":", "\"reply\":")).unwrap();
+    let train = dir.join("bright/train.json");
+    let text = std::fs::read_to_string(&train).unwrap();
+    std::fs::write(&train, &text[..text.len() / 2]).unwrap();
+    let image = dir.join("images/3-white.png");
+    std::fs::write(&image, b"not a png").unwrap();
+    let out = dir.join("out");
+    let err = run_config(&config, &out, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing was trained"), "{err}");
+    assert!(err.contains("bright/train.json:1:"), "{err}");
+    assert!(
+        err.contains("option/test.json") && err.contains("'answer'"),
+        "{err}"
+    );
+    assert!(err.contains("3-white.png: cannot read image"), "{err}");
+    assert!(!RunDir::new(&out).manifest().exists());
+    assert!(!RunDir::new(&out).initial().exists(), "nothing is written");
+    let _ = std::fs::remove_dir_all(&dir);
+}

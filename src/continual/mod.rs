@@ -5,6 +5,7 @@ pub mod checkpoint_eval;
 pub mod config;
 pub mod manifest;
 pub mod memory;
+pub mod preflight;
 mod resume;
 pub mod run_dir;
 pub mod run_report;

@@ -35,8 +35,9 @@ pub struct RunOutcome {
 }
 
 /// Runs (or resumes) the configured task sequence into `out`, holding the directory's lock
-/// ([`RunDir::lock`]) throughout. Before the first task it removes temporary files left by an
-/// interrupted write and, when resuming, rewrites the reports from the committed tasks.
+/// ([`RunDir::lock`]) throughout. Before the first task it checks every task's files
+/// ([`super::preflight::preflight`]), removes temporary files left by an interrupted write and,
+/// when resuming, rewrites the reports from the committed tasks.
 pub fn run<B: AutodiffBackend>(
     config_path: &Path,
     config: &RunConfig,
@@ -80,6 +81,7 @@ pub fn run<B: AutodiffBackend>(
         ));
     }
     let _lock = run.lock()?;
+    super::preflight::preflight(config_path, config, &tasks, &tokenizer, &llava)?;
     let stale = crate::io::remove_stale_temporaries(out).map_err(|e| crate::Error::io(out, e))?;
     if stale > 0 {
         log::warn!(
