@@ -244,3 +244,38 @@ fn every_task_file_is_checked_before_the_first_step() {
     assert!(!RunDir::new(&out).initial().exists(), "nothing is written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn prompts_longer_than_the_context_are_cut_or_refused() {
+    let (dir, config) = setup("long-prompt", &[]);
+    // a 3000-word question before the instruction of the first test record (the tiny model's
+    // context is 256 tokens)
+    let test = dir.join("colour/test.json");
+    let text = std::fs::read_to_string(&test).unwrap();
+    let long = format!("{} What is shown?", "very ".repeat(3000));
+    std::fs::write(&test, text.replacen("What is shown?", &long, 1)).unwrap();
+    let out = dir.join("out");
+    let done = run_config(&config, &out, &first_task_only()).unwrap();
+    assert_eq!(done.matrix.rows.len(), 1);
+    let run = RunDir::new(&out);
+    let predictions = std::fs::read_to_string(run.predictions(0, "colour", "colour")).unwrap();
+    assert!(
+        predictions.lines().next().unwrap().contains("very very"),
+        "the prediction keeps the question as given"
+    );
+    let refuse = std::fs::read_to_string(&config).unwrap().replace(
+        "max_new_tokens = 3",
+        "max_new_tokens = 3\nlong_prompts = \"refuse\"",
+    );
+    std::fs::write(&config, refuse).unwrap();
+    let err = run_config(&config, &dir.join("out2"), &first_task_only())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("colour/test.json")
+            && err.contains("record colour-t0: the prompt is too long")
+            && err.contains("context of 256"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use lcia::continual::manifest::{BaseModel, CheckpointInfo};
 use lcia::continual::run_dir::CHECKPOINT_INFO;
 use lcia::continual::setup::image_tokens;
-use lcia::data::sample::eval_prompt;
+use lcia::data::sample::{Fitted, eval_prompt_within};
 use lcia::data::{ImagePreprocess, Template, TestRecord, TextTokenizer};
 use lcia::model::hf::{read_config, read_llava_config};
 use lcia::model::{GenerationConfig, HfConfig};
@@ -88,7 +88,7 @@ impl BackendTask for GenerateArgs {
             eos_token_id: tokenizer.eos_id().map(i64::from),
             use_cache: true,
         };
-        if let HfConfig::Llama(_) = read_config(&self.model)? {
+        if let HfConfig::Llama(llama) = read_config(&self.model)? {
             anyhow::ensure!(
                 self.image.is_none() && self.checkpoint.is_none(),
                 "{} is a text-only llama model: --image and --checkpoint need a llava model",
@@ -97,6 +97,12 @@ impl BackendTask for GenerateArgs {
             let model = lcia::model::load_llama::<B<AB>>(&self.model, &device)?;
             let ids = template.generation_ids(&tokenizer, &self.prompt, None)?;
             let len = ids.len();
+            let context = llama.max_position_embeddings;
+            anyhow::ensure!(
+                len + self.max_new_tokens <= context,
+                "the prompt takes {len} tokens; with --max-new-tokens {} that is more than the context of {context}",
+                self.max_new_tokens
+            );
             let ids = Tensor::<B<AB>, 2, Int>::from_data(TensorData::new(ids, [1, len]), &device);
             return decode(&tokenizer, model.generate(ids, &generation));
         }
@@ -116,7 +122,24 @@ impl BackendTask for GenerateArgs {
             text: self.prompt.clone(),
             extra: Default::default(),
         };
-        let prompt = eval_prompt(&record, &tokenizer, &template, image_tokens(&config), None)?;
+        let context = config.text_config.max_position_embeddings;
+        let budget = context.saturating_sub(self.max_new_tokens);
+        let tokens = image_tokens(&config);
+        let prompt = match eval_prompt_within(&record, &tokenizer, &template, tokens, None, budget)?
+        {
+            Fitted::Whole(prompt) => prompt,
+            Fitted::Cut(prompt) => {
+                log::warn!(
+                    "the prompt is longer than {budget} tokens (context {context} less {} new tokens): its start was cut",
+                    self.max_new_tokens
+                );
+                prompt
+            }
+            Fitted::TemplateTooLong(n) => anyhow::bail!(
+                "the template and image alone take {n} tokens; the context of {context} leaves {budget} beside --max-new-tokens {}",
+                self.max_new_tokens
+            ),
+        };
         let pixels = match &prompt.image {
             Some(path) => {
                 let size = config.vision_config.image_size;

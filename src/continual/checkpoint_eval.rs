@@ -66,6 +66,8 @@ pub fn evaluate_checkpoint<B: Backend>(
         batch_size: config.eval.batch_size,
         mode: config.eval.mode,
         progress: true,
+        context: llava.text_config.max_position_embeddings,
+        long_prompts: config.eval.long_prompts,
     };
     let model_id = checkpoint
         .file_name()

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::ExpandInit;
 use crate::data::tasks::{CoinTask, TaskOrder};
 use crate::dema::{DemaConfig, DemaVariant, FIXED_EMA_BETA};
-use crate::eval::{ScorerKind, ScorerMode, TaskSpec};
+use crate::eval::{LongPrompts, ScorerKind, ScorerMode, TaskSpec};
 use crate::routing::{RoutingMode, SimilarityKind, TAU_ORIGIN};
 use crate::train::TrainConfig;
 
@@ -145,6 +145,15 @@ pub struct EvalSection {
     pub max_new_tokens: Option<usize>,
     /// Use at most this many test records per task (all when unset).
     pub max_samples: Option<usize>,
+    /// A prompt longer than the context: `"truncate"` (the question's start) or `"refuse"`.
+    #[serde(skip_serializing_if = "is_truncate")]
+    pub long_prompts: LongPrompts,
+}
+
+/// Whether `value` is the default (kept out of the serialised configuration, so configuration
+/// hashes of runs made before the option existed stay the same).
+fn is_truncate(value: &LongPrompts) -> bool {
+    *value == LongPrompts::Truncate
 }
 
 impl Default for EvalSection {
@@ -154,6 +163,7 @@ impl Default for EvalSection {
             batch_size: 8,
             max_new_tokens: None,
             max_samples: None,
+            long_prompts: LongPrompts::Truncate,
         }
     }
 }

@@ -102,6 +102,8 @@ pub fn run<B: AutodiffBackend>(
         batch_size: config.eval.batch_size,
         mode: config.eval.mode,
         progress: config.train.progress,
+        context: llava.text_config.max_position_embeddings,
+        long_prompts: config.eval.long_prompts,
     };
     let peft = PeftConfig::new(
         &lora_config(config),

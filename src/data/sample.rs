@@ -156,3 +156,57 @@ pub fn eval_prompt(
             .map(|i| image_root.map_or_else(|| PathBuf::from(i), |r| r.join(i))),
     })
 }
+
+/// An evaluation prompt fitted into a token budget ([`eval_prompt_within`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fitted {
+    /// The whole prompt fits.
+    Whole(EvalPrompt),
+    /// The question lost its first tokens to fit.
+    Cut(EvalPrompt),
+    /// The template and image alone take this many tokens, more than the budget.
+    TemplateTooLong(usize),
+}
+
+/// The generation prompt of `record` ([`eval_prompt`]) in at most `budget` tokens: a longer
+/// question loses its first tokens, and the template, the image and the end of the question
+/// (where the instruction is) stay.
+pub fn eval_prompt_within(
+    record: &TestRecord,
+    tokenizer: &TextTokenizer,
+    template: &Template,
+    image: ImageTokens,
+    image_root: Option<&Path>,
+    budget: usize,
+) -> Result<Fitted, DataError> {
+    let prompt = |text: &str| {
+        let record = TestRecord {
+            text: text.to_string(),
+            ..record.clone()
+        };
+        eval_prompt(&record, tokenizer, template, image, image_root)
+    };
+    let whole = eval_prompt(record, tokenizer, template, image, image_root)?;
+    if whole.ids.len() <= budget {
+        return Ok(Fitted::Whole(whole));
+    }
+    let overhead = prompt("")?.ids.len();
+    if overhead >= budget {
+        return Ok(Fitted::TemplateTooLong(overhead));
+    }
+    let question = tokenizer.encode(&record.text.replace(IMAGE_MARKER, ""), false)?;
+    let mut keep = (budget - overhead).min(question.len());
+    // decoding and encoding again can merge tokens differently: shrink until it fits
+    while keep > 0 {
+        let text = tokenizer.decode(&question[question.len() - keep..], false)?;
+        let mut cut = prompt(&text)?;
+        if cut.ids.len() <= budget {
+            cut.text = record.text.clone();
+            return Ok(Fitted::Cut(cut));
+        }
+        keep = keep.saturating_sub(cut.ids.len() - budget);
+    }
+    let mut cut = prompt("")?;
+    cut.text = record.text.clone();
+    Ok(Fitted::Cut(cut))
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scorers::ScorerMode;
 use super::task_score::{ScorerKind, score_instance};
-use crate::data::sample::{EvalPrompt, ImageTokens, eval_prompt};
+use crate::data::sample::{EvalPrompt, Fitted, ImageTokens, eval_prompt_within};
 use crate::data::{ImagePreprocess, TestRecord, TextTokenizer};
 use crate::model::generate::GenerationConfig;
 use crate::model::llava::Llava;
@@ -31,6 +31,17 @@ pub struct TaskSpec {
     pub pad_images: bool,
 }
 
+/// What to do with a test prompt longer than the model's context (less the answer's tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LongPrompts {
+    /// Drop the question's first tokens until it fits (counted in a warning).
+    #[default]
+    Truncate,
+    /// Stop with an error naming the record.
+    Refuse,
+}
+
 /// Settings shared by all tasks' evaluation.
 #[derive(Debug, Clone)]
 pub struct EvalContext<'a> {
@@ -48,6 +59,10 @@ pub struct EvalContext<'a> {
     pub mode: ScorerMode,
     /// Show a progress bar on a terminal.
     pub progress: bool,
+    /// The language model's context (`max_position_embeddings`): prompt and answer together.
+    pub context: usize,
+    /// What to do with a prompt that does not fit the context.
+    pub long_prompts: LongPrompts,
 }
 
 /// One answered test instance, written as a line of the predictions JSONL (the fields of the
@@ -132,6 +147,61 @@ pub fn answer_prompts<B: Backend>(
     Ok(out)
 }
 
+/// The prompts of `records`, each within the context less the task's answer tokens: cut from
+/// the question's start (counted in one warning) or refused, as `ctx.long_prompts` says.
+fn fit_prompts(
+    spec: &TaskSpec,
+    records: &[TestRecord],
+    ctx: &EvalContext,
+) -> crate::Result<Vec<EvalPrompt>> {
+    let root = spec.image_root.as_deref();
+    let budget = ctx.context.saturating_sub(spec.max_new_tokens);
+    let mut prompts = Vec::with_capacity(records.len());
+    let mut cut = 0;
+    for r in records {
+        let too_long = |what: String| {
+            crate::Error::run(
+                &spec.test_file,
+                format!(
+                    "record {}: {what}, more than the {budget} the context of {} leaves beside {} answer tokens",
+                    r.question_id, ctx.context, spec.max_new_tokens
+                ),
+            )
+        };
+        let fitted = eval_prompt_within(
+            r,
+            ctx.tokenizer,
+            ctx.template,
+            ctx.image_tokens,
+            root,
+            budget,
+        )?;
+        prompts.push(match fitted {
+            Fitted::Whole(prompt) => prompt,
+            Fitted::Cut(_) if ctx.long_prompts == LongPrompts::Refuse => {
+                return Err(too_long("the prompt is too long".into()));
+            }
+            Fitted::Cut(prompt) => {
+                cut += 1;
+                prompt
+            }
+            Fitted::TemplateTooLong(n) => {
+                return Err(too_long(format!(
+                    "the template and image alone take {n} tokens"
+                )));
+            }
+        });
+    }
+    if cut > 0 {
+        log::warn!(
+            "{}: {cut} of {} prompts were longer than {budget} tokens; their questions lost their first tokens",
+            spec.test_file.display(),
+            records.len()
+        );
+    }
+    Ok(prompts)
+}
+
 /// Answers every record of a task with the model of its routed group (`model_for(group)`
 /// builds it once per group), scores the answers and returns the predictions in file order.
 /// `routes` holds one audit record per test record, in the same order.
@@ -149,11 +219,7 @@ pub fn evaluate_task<B: Backend>(
             "the test file has no records",
         ));
     }
-    let root = spec.image_root.as_deref();
-    let prompts = records
-        .iter()
-        .map(|r| eval_prompt(r, ctx.tokenizer, ctx.template, ctx.image_tokens, root))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prompts = fit_prompts(spec, records, ctx)?;
     let images = match spec.pad_images {
         true => ImagePreprocess::llava(ctx.image_size),
         false => ImagePreprocess::no_pad(ctx.image_size),

@@ -9,7 +9,9 @@ pub mod scorers;
 pub mod task_score;
 pub mod vqa_normalize;
 
-pub use evaluate::{EvalContext, Prediction, TaskEval, TaskSpec, evaluate_task, write_predictions};
+pub use evaluate::{
+    EvalContext, LongPrompts, Prediction, TaskEval, TaskSpec, evaluate_task, write_predictions,
+};
 pub use matrix::{AccuracyMatrix, ContinualMetrics};
 pub use scorers::ScorerMode;
 pub use task_score::{ScorerKind, score_instance};
