@@ -279,3 +279,31 @@ fn prompts_longer_than_the_context_are_cut_or_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_checkpoint_with_non_finite_weights_is_named() {
+    use lcia::adapters::NamedTensors;
+    use lcia::adapters::io::{NON_LORA_TRAINABLES, check_finite_parameter_set};
+    let (dir, config) = setup("nan-checkpoint", &[]);
+    let out = dir.join("out");
+    run_config(&config, &out, &first_task_only()).unwrap();
+    let run = RunDir::new(&out);
+    let checkpoint = run.resolve(&run.checkpoint_name(0, "colour"));
+    check_finite_parameter_set(&checkpoint).unwrap();
+    let file = checkpoint.join(NON_LORA_TRAINABLES);
+    let mut named = NamedTensors::read(&file).unwrap();
+    let (name, (_, values)) = named.tensors.iter_mut().next().unwrap();
+    let name = name.clone();
+    values[0] = f32::NAN;
+    values[1] = f32::INFINITY;
+    named.write(&file).unwrap();
+    let err = check_finite_parameter_set(&checkpoint)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(NON_LORA_TRAINABLES)
+            && err.contains(&format!("tensor '{name}' holds 2 NaN or infinite values")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

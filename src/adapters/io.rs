@@ -177,6 +177,14 @@ impl NamedTensors {
         }
         Ok(Self { tensors })
     }
+
+    /// The first tensor (by name) holding a NaN or infinite value, with how many it holds.
+    pub fn first_non_finite(&self) -> Option<(&str, usize)> {
+        self.tensors.iter().find_map(|(name, (_, values))| {
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            (bad > 0).then_some((name.as_str(), bad))
+        })
+    }
 }
 
 /// Writes `config` as `adapter_config.json` in `dir`, atomically.
@@ -197,4 +205,22 @@ pub fn read_peft_config(dir: &Path) -> Result<PeftConfig, AdapterError> {
         ));
     }
     Ok(config)
+}
+
+/// Refuses a parameter-set directory whose adapters or projector hold a NaN or infinite value
+/// (a diverged run), naming the file, the tensor and how many values are not finite.
+pub fn check_finite_parameter_set(dir: &Path) -> Result<(), AdapterError> {
+    for name in [ADAPTER_WEIGHTS, NON_LORA_TRAINABLES] {
+        let file = dir.join(name);
+        if !file.is_file() {
+            continue;
+        }
+        if let Some((tensor, bad)) = NamedTensors::read(&file)?.first_non_finite() {
+            return Err(AdapterError::file(
+                &file,
+                format!("tensor '{tensor}' holds {bad} NaN or infinite values (a diverged run)"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
+use lcia::adapters::io::check_finite_parameter_set;
 use lcia::continual::manifest::{BaseModel, CheckpointInfo};
 use lcia::continual::run_dir::CHECKPOINT_INFO;
 use lcia::continual::setup::image_tokens;
@@ -51,6 +53,9 @@ pub struct GenerateArgs {
     /// System message of the chat-ml template.
     #[arg(long, requires = "template")]
     pub system: Option<String>,
+    /// Load a checkpoint even when its weights hold NaN or infinite values.
+    #[arg(long)]
+    pub allow_non_finite: bool,
     /// The question or instruction.
     pub prompt: String,
 }
@@ -113,6 +118,10 @@ impl BackendTask for GenerateArgs {
                 CheckpointInfo::read(checkpoint)?
                     .base_model
                     .check_same(&BaseModel::identify(&self.model)?, checkpoint)?;
+            }
+            if !self.allow_non_finite {
+                check_finite_parameter_set(checkpoint)
+                    .context("refused (pass --allow-non-finite to load it anyway)")?;
             }
             model = model.load_parameter_set(checkpoint)?;
         }

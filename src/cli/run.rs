@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use lcia::adapters::io::check_finite_parameter_set;
 use lcia::continual::checkpoint_eval::evaluate_checkpoint;
 use lcia::continual::config::RunConfig;
 use lcia::continual::{RunOptions, run};
@@ -78,6 +79,9 @@ pub struct EvalArgs {
     /// Output directory (default: <checkpoint>-eval beside the checkpoint).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Evaluate a checkpoint even when its weights hold NaN or infinite values.
+    #[arg(long)]
+    pub allow_non_finite: bool,
 }
 
 impl BackendTask for EvalArgs {
@@ -93,6 +97,10 @@ impl BackendTask for EvalArgs {
             name.push("-eval");
             self.checkpoint.with_file_name(name)
         });
+        if !self.allow_non_finite {
+            check_finite_parameter_set(&self.checkpoint)
+                .context("refused (pass --allow-non-finite to evaluate it anyway)")?;
+        }
         let config = RunConfig::from_file(&self.config)?;
         let results = evaluate_checkpoint::<AB::InnerBackend>(
             &self.config,

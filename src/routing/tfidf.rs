@@ -81,14 +81,30 @@ pub fn similarity(a: &str, b: &str) -> Option<f64> {
 /// scikit-learn would raise).
 pub fn similarity_or_zero(a: &str, b: &str) -> f64 {
     similarity(a, b).unwrap_or_else(|| {
+        let (a, b) = (shortened(a), shortened(b));
         log::warn!("TF-IDF: {a:?} and {b:?} have no token after stop-word removal; similarity 0");
         0.0
     })
 }
 
+/// At most the first 60 characters of `text` (with `…` when cut), for log lines.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_show_at_most_sixty_characters_of_an_instruction() {
+        assert_eq!(shortened("short"), "short");
+        let long = "é".repeat(100_000);
+        assert_eq!(shortened(&long), format!("{}…", "é".repeat(60)));
+    }
 
     #[test]
     fn the_stop_word_list_is_scikit_learns() {
