@@ -82,7 +82,10 @@ fn float_types_and_bad_lengths() {
 }
 
 /// A minimal GGUF v3 writer for the reader tests.
-fn gguf_bytes(kv: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32, Vec<u8>)]) -> Vec<u8> {
+pub fn gguf_bytes(
+    kv: &[(&str, u32, Vec<u8>)],
+    tensors: &[(&str, &[u64], u32, Vec<u8>)],
+) -> Vec<u8> {
     let string = |s: &str| {
         [
             (s.len() as u64).to_le_bytes().to_vec(),

@@ -12,6 +12,7 @@ mod gguf;
 mod layout;
 mod loading;
 mod model;
+mod parsers;
 mod pipeline;
 mod pipeline_errors;
 mod routing;
