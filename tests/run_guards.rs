@@ -181,6 +181,7 @@ fn every_value_out_of_range_is_reported_at_once() {
         ("lr_lora = 0.01", "lr_lora = -0.01"),
         ("ema = \"official\"", "ema = \"official\"\ntau = nan"),
         ("batch_size = 3", "batch_size = 0"),
+        ("max_len = 128", "max_len = 0"),
     ];
     let (dir, config) = setup("ranges", &edits);
     let err = RunConfig::from_file(&config).unwrap_err().to_string();
@@ -194,6 +195,7 @@ fn every_value_out_of_range_is_reported_at_once() {
         "train.lr_lora = -0.01: must be a finite number ≥ 0",
         "method.tau = NaN: must be in [0, 1]",
         "eval.batch_size = 0: must be at least 1",
+        "train.max_len = 0: must be at least 2",
     ] {
         assert!(err.contains(line), "{line:?} missing from:\n{err}");
     }
@@ -303,6 +305,29 @@ fn a_checkpoint_with_non_finite_weights_is_named() {
     assert!(
         err.contains(NON_LORA_TRAINABLES)
             && err.contains(&format!("tensor '{name}' holds 2 NaN or infinite values")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_tokenizer_beyond_the_models_vocabulary_is_named_before_training() {
+    use lcia::continual::preflight::preflight;
+    use lcia::continual::setup::tokenizer;
+    let (dir, config_path) = setup("vocab", &[]);
+    let config = RunConfig::from_file(&config_path).unwrap();
+    let tasks = config.resolve_tasks(&config_path).unwrap();
+    let tokenizer = tokenizer(&config).unwrap();
+    let mut llava = lcia::model::hf::read_llava_config(&config.model.dir).unwrap();
+    preflight(&config_path, &config, &tasks, &tokenizer, &llava).unwrap();
+    // a model with a smaller vocabulary than the tokenizer's ids
+    llava.text_config.vocab_size = 40;
+    let err = preflight(&config_path, &config, &tasks, &tokenizer, &llava)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("colour/train.json: sample 0: token id")
+            && err.contains("outside the model's vocabulary of 40"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

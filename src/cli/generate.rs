@@ -102,6 +102,7 @@ impl BackendTask for GenerateArgs {
             let model = lcia::model::load_llama::<B<AB>>(&self.model, &device)?;
             let ids = template.generation_ids(&tokenizer, &self.prompt, None)?;
             let len = ids.len();
+            check_vocabulary(&ids, llama.vocab_size)?;
             let context = llama.max_position_embeddings;
             anyhow::ensure!(
                 len + self.max_new_tokens <= context,
@@ -149,6 +150,7 @@ impl BackendTask for GenerateArgs {
                 self.max_new_tokens
             ),
         };
+        check_vocabulary(&prompt.ids, config.text_config.vocab_size)?;
         let pixels = match &prompt.image {
             Some(path) => {
                 let size = config.vision_config.image_size;
@@ -166,6 +168,16 @@ impl BackendTask for GenerateArgs {
             .pop()
             .unwrap_or_default();
         decode(&tokenizer, ids)
+    }
+}
+
+/// Refuses prompt ids the model has no embedding for (a tokenizer of another model).
+fn check_vocabulary(ids: &[i64], vocab: usize) -> anyhow::Result<()> {
+    match ids.iter().find(|&&id| id < 0 || id >= vocab as i64) {
+        Some(id) => anyhow::bail!(
+            "the prompt has token id {id}, outside the model's vocabulary of {vocab}; is the tokenizer the model's?"
+        ),
+        None => Ok(()),
     }
 }
 
