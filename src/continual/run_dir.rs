@@ -188,6 +188,14 @@ impl RunDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
+        let previous = std::fs::read_to_string(&path).unwrap_or_default();
+        if !previous.trim().is_empty() {
+            log::info!(
+                "{}: taking over the lock that process {} released when it ended",
+                self.root.display(),
+                previous.trim()
+            );
+        }
         file.set_len(0).map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(RunLock { _file: file })
