@@ -128,3 +128,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     print!("{report}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_typed_and_ranged_by_clap() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let cli = parse(&["lcia", "--device", "cuda:1", "check", "--steps", "3"]).unwrap();
+        assert_eq!(cli.device, DeviceSpec::Cuda(1));
+        assert!(matches!(
+            cli.command,
+            Command::Check(check::CheckArgs { steps: 3 })
+        ));
+        let err = parse(&["lcia", "check", "--steps", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--steps"), "{err}");
+        let err = parse(&["lcia", "--device", "tpu", "devices"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown device 'tpu'"), "{err}");
+        let err = parse(&["lcia", "generate", "--model", "m", "--template", "x", "hi"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("vicuna-v1") && err.contains("chat-ml"),
+            "{err}"
+        );
+    }
+}
