@@ -149,7 +149,8 @@ impl StepPhases {
     }
 }
 
-/// Adds the time since `*mark` (after waiting for the device) to `slot`, and moves the mark.
+/// With a clock, waits for the device, adds the time since the clock's mark to the phase that
+/// `pick` chooses, and moves the mark.
 fn lap<B: Backend>(
     clock: &mut Option<(&mut StepPhases, Instant)>,
     device: &B::Device,
@@ -179,7 +180,7 @@ pub struct StepOutcome {
 /// device is synchronised after each phase and the phases' seconds are added to it.
 ///
 /// A NaN or infinite loss stops before the update ([`crate::Error::NonFinite`], naming the
-/// first non-finite gradient or weight); the loss is read every step anyway, so the check
+/// first non-finite trainable weight, else gradient); the loss is read every step anyway, so the check
 /// costs nothing while training is healthy.
 pub fn train_step<B: AutodiffBackend>(
     mut model: Llava<B>,
