@@ -9,7 +9,7 @@ use clap::Args;
 use lcia::adapters::io::check_finite_parameter_set;
 use lcia::continual::checkpoint_eval::evaluate_checkpoint;
 use lcia::continual::config::RunConfig;
-use lcia::continual::{RunOptions, run};
+use lcia::continual::{RunDir, RunOptions, run};
 use lcia::eval::report::{matrix_markdown, metrics_markdown};
 use lcia::experiments::comparison_markdown;
 use lcia_backends::BackendTask;
@@ -55,10 +55,12 @@ impl BackendTask for RunArgs {
             report.push('\n');
             report.push_str(&metrics_markdown(&metrics));
         }
+        let run = RunDir::new(&out);
+        let plots = run.plot("");
         report.push_str(&format!(
             "\nreport: {}\nplots:  {}\n",
-            out.join("report.md").display(),
-            out.join("plots").display()
+            run.report().display(),
+            plots.display()
         ));
         Ok(report)
     }
