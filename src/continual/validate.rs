@@ -52,8 +52,18 @@ impl Problems {
         );
     }
 
-    fn unit(&mut self, field: &str, value: f64, range: &str, ok: bool) {
-        self.check(value.is_finite() && ok, field, value, range);
+    fn positive(&mut self, field: &str, value: f64) {
+        self.check(
+            value.is_finite() && value > 0.0,
+            field,
+            value,
+            "a finite number > 0",
+        );
+    }
+
+    /// A value in [0, 1].
+    fn fraction(&mut self, field: &str, value: f64) {
+        self.check((0.0..=1.0).contains(&value), field, value, "in [0, 1]");
     }
 }
 
@@ -75,61 +85,26 @@ pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
     let mut p = Problems::default();
     let (lora, train, method, eval) = (&config.lora, &config.train, &config.method, &config.eval);
     p.at_least_one("lora.r", lora.r);
-    p.check(
-        lora.alpha.is_finite() && lora.alpha > 0.0,
-        "lora.alpha",
-        lora.alpha,
-        "a finite number > 0",
-    );
+    p.positive("lora.alpha", lora.alpha);
     let dropout = lora.dropout;
-    p.unit(
-        "lora.dropout",
-        dropout,
-        "in [0, 1)",
-        (0.0..1.0).contains(&dropout),
-    );
-    p.check(
-        !lora.targets.is_empty(),
-        "lora.targets",
-        "[]",
-        "at least one projection",
-    );
+    let in_range = (0.0..1.0).contains(&dropout);
+    p.check(in_range, "lora.dropout", dropout, "in [0, 1)");
+    let targets = !lora.targets.is_empty();
+    p.check(targets, "lora.targets", "[]", "at least one projection");
     p.at_least_one("train.epochs", train.epochs);
     p.at_least_one("train.batch_size", train.batch_size);
     p.at_least_one("train.grad_accum", train.grad_accum);
     p.non_negative("train.lr_lora", train.lr_lora);
     p.non_negative("train.lr_projector", train.lr_projector);
     p.non_negative("train.weight_decay", train.weight_decay);
-    let warmup = train.warmup_ratio;
-    p.unit(
-        "train.warmup_ratio",
-        warmup,
-        "in [0, 1]",
-        (0.0..=1.0).contains(&warmup),
-    );
+    p.fraction("train.warmup_ratio", train.warmup_ratio);
     if let Some(norm) = train.max_grad_norm {
-        p.check(
-            norm.is_finite() && norm > 0.0,
-            "train.max_grad_norm",
-            norm,
-            "a finite number > 0",
-        );
+        p.positive("train.max_grad_norm", norm);
     }
-    p.check(
-        train.max_len >= 2,
-        "train.max_len",
-        train.max_len,
-        "at least 2",
-    );
-    let tau = method.tau;
-    p.unit("method.tau", tau, "in [0, 1]", (0.0..=1.0).contains(&tau));
-    let beta = method.fixed_beta;
-    p.unit(
-        "method.fixed_beta",
-        beta,
-        "in [0, 1]",
-        (0.0..=1.0).contains(&beta),
-    );
+    let max_len = train.max_len;
+    p.check(max_len >= 2, "train.max_len", max_len, "at least 2");
+    p.fraction("method.tau", method.tau);
+    p.fraction("method.fixed_beta", method.fixed_beta);
     p.at_least_one("eval.batch_size", eval.batch_size);
     p.some_at_least_one("eval.max_new_tokens", eval.max_new_tokens);
     p.some_at_least_one("eval.max_samples", eval.max_samples);
