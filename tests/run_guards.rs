@@ -319,10 +319,10 @@ fn a_tokenizer_beyond_the_models_vocabulary_is_named_before_training() {
     let tasks = config.resolve_tasks(&config_path).unwrap();
     let tokenizer = tokenizer(&config).unwrap();
     let mut llava = lcia::model::hf::read_llava_config(&config.model.dir).unwrap();
-    preflight(&config_path, &config, &tasks, &tokenizer, &llava).unwrap();
+    preflight(&config_path, &config, (&tasks, 0), &tokenizer, &llava).unwrap();
     // a model with a smaller vocabulary than the tokenizer's ids
     llava.text_config.vocab_size = 40;
-    let err = preflight(&config_path, &config, &tasks, &tokenizer, &llava)
+    let err = preflight(&config_path, &config, (&tasks, 0), &tokenizer, &llava)
         .unwrap_err()
         .to_string();
     assert!(
@@ -330,5 +330,7 @@ fn a_tokenizer_beyond_the_models_vocabulary_is_named_before_training() {
             && err.contains("outside the model's vocabulary of 40"),
         "{err}"
     );
+    // training files of committed tasks (a resume after all three) are not read again
+    preflight(&config_path, &config, (&tasks, 3), &tokenizer, &llava).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,7 +10,7 @@ use lcia::adapters::io::check_finite_parameter_set;
 use lcia::continual::manifest::{BaseModel, CheckpointInfo};
 use lcia::continual::run_dir::CHECKPOINT_INFO;
 use lcia::continual::setup::image_tokens;
-use lcia::data::sample::{Fitted, eval_prompt_within};
+use lcia::data::sample::{Fitted, eval_prompt_within, outside_vocabulary};
 use lcia::data::{ImagePreprocess, Template, TestRecord, TextTokenizer};
 use lcia::model::hf::{read_config, read_llava_config};
 use lcia::model::{GenerationConfig, HfConfig};
@@ -173,7 +173,7 @@ impl BackendTask for GenerateArgs {
 
 /// Refuses prompt ids the model has no embedding for (a tokenizer of another model).
 fn check_vocabulary(ids: &[i64], vocab: usize) -> anyhow::Result<()> {
-    match ids.iter().find(|&&id| id < 0 || id >= vocab as i64) {
+    match outside_vocabulary(ids, vocab) {
         Some(id) => anyhow::bail!(
             "the prompt has token id {id}, outside the model's vocabulary of {vocab}; is the tokenizer the model's?"
         ),

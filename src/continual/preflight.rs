@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::{ResolvedTask, RunConfig};
 use super::setup::{image_tokens, load_samples};
+use crate::data::sample::{image_path, outside_vocabulary};
 use crate::data::{TextTokenizer, load_test_records};
 use crate::eval::task_score::score_instance;
 use crate::model::LlavaConfig;
@@ -32,14 +33,12 @@ fn train_problems(
         Ok((_, samples, _)) => samples,
         Err(e) => return vec![e.to_string()],
     };
-    let vocab = llava.text_config.vocab_size as i64;
+    let vocab = llava.text_config.vocab_size;
     let mut problems = Vec::new();
-    let outside = samples.iter().enumerate().find_map(|(i, s)| {
-        s.ids
-            .iter()
-            .find(|&&id| !(0..vocab).contains(&id))
-            .map(|id| (i, *id))
-    });
+    let outside = samples
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| outside_vocabulary(&s.ids, vocab).map(|id| (i, id)));
     if let Some((index, id)) = outside {
         problems.push(format!(
             "{}: sample {index}: token id {id} is outside the model's vocabulary of {vocab} (is the tokenizer the model's?)",
@@ -73,26 +72,29 @@ fn test_problems(task: &ResolvedTask, config: &RunConfig) -> Vec<String> {
             problems.push(format!("{}: {e}", file.display()));
         }
         if let Some(image) = &record.image {
-            let root = task.spec.image_root.as_deref();
-            let path = root.map_or_else(|| PathBuf::from(image), |r| r.join(image));
+            let path = image_path(image, task.spec.image_root.as_deref());
             problems.extend(image_problem(&path));
         }
     }
     problems
 }
 
-/// Checks the files of every task of `tasks` (configured in `config_path`); the error lists
-/// each problem with its file and record.
+/// Checks the files of every task of `tasks` (configured in `config_path`): the test files of
+/// all (every one is evaluated again after each task), the training files from task
+/// `first_to_train` on (the earlier ones are committed); the error lists each problem with its
+/// file and record.
 pub fn preflight(
     config_path: &Path,
     config: &RunConfig,
-    tasks: &[ResolvedTask],
+    (tasks, first_to_train): (&[ResolvedTask], usize),
     tokenizer: &TextTokenizer,
     llava: &LlavaConfig,
 ) -> crate::Result<()> {
     let mut problems = Vec::new();
-    for task in tasks {
-        problems.extend(train_problems(task, config, tokenizer, llava));
+    for (index, task) in tasks.iter().enumerate() {
+        if index >= first_to_train {
+            problems.extend(train_problems(task, config, tokenizer, llava));
+        }
         problems.extend(test_problems(task, config));
     }
     if problems.is_empty() {

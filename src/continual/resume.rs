@@ -24,25 +24,25 @@ pub(crate) struct State<B: AutodiffBackend> {
     pub manifest: Manifest,
 }
 
-/// A fresh state (the initial adapters saved to `out/initial`) or the state of a committed run.
+/// A fresh state (the initial adapters saved to `out/initial`, the `fresh` manifest) or the
+/// state of the `committed` run the directory's manifest describes.
 pub(crate) fn open_state<B: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
     options: &RunOptions,
     model: Llava<B>,
-    fresh: Manifest,
+    (fresh, committed): (Manifest, Option<Manifest>),
 ) -> crate::Result<State<B>> {
     let out = run.root();
     let initial = run.initial();
-    let existing = run.manifest().is_file();
-    if existing && !options.resume {
+    if committed.is_some() && !options.resume {
         return Err(crate::Error::run(
             out,
             "already holds a run (manifest.json); pass --resume to continue it, or choose another output directory",
         ));
     }
     let init = config.method.expand_init;
-    if !existing {
+    let Some(manifest) = committed else {
         let peft = PeftConfig::new(
             &lora_config(config),
             &config
@@ -63,8 +63,7 @@ pub(crate) fn open_state<B: AutodiffBackend>(
             matrix,
             manifest: fresh,
         });
-    }
-    let manifest = Manifest::read(out)?;
+    };
     manifest.base_model.check_same(&fresh.base_model, out)?;
     if manifest.config_hash != fresh.config_hash || manifest.tasks != fresh.tasks {
         return Err(crate::Error::run(

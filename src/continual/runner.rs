@@ -81,7 +81,12 @@ pub fn run<B: AutodiffBackend>(
         ));
     }
     let _lock = run.lock()?;
-    super::preflight::preflight(config_path, config, &tasks, &tokenizer, &llava)?;
+    let committed = match run.manifest().is_file() {
+        true => Some(Manifest::read(out)?),
+        false => None,
+    };
+    let finished = committed.as_ref().map_or(0, |m| m.finished.len());
+    super::preflight::preflight(config_path, config, (&tasks, finished), &tokenizer, &llava)?;
     let stale = crate::io::remove_stale_temporaries(out).map_err(|e| crate::Error::io(out, e))?;
     if stale > 0 {
         log::warn!(
@@ -89,7 +94,7 @@ pub fn run<B: AutodiffBackend>(
             out.display()
         );
     }
-    let mut state = super::resume::open_state(config, &run, options, model, fresh)?;
+    let mut state = super::resume::open_state(config, &run, options, model, (fresh, committed))?;
     if !state.manifest.finished.is_empty() {
         // a crash between a task's commit and its reports leaves them stale: write them anew
         super::run_report::write_run_reports(out, &state.manifest, &state.matrix)?;

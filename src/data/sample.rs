@@ -22,6 +22,24 @@ pub struct ImageTokens {
     pub count: usize,
 }
 
+/// Where an image named in a record lies: relative to `root` when one is given.
+pub fn image_path(image: &str, root: Option<&Path>) -> PathBuf {
+    root.map_or_else(|| PathBuf::from(image), |r| r.join(image))
+}
+
+/// The first id of `ids` outside `0..vocab` (a tokenizer of another model), if any.
+///
+/// ```
+/// use lcia::data::sample::outside_vocabulary;
+/// assert_eq!(outside_vocabulary(&[1, 5, 12, -3], 10), Some(12));
+/// assert_eq!(outside_vocabulary(&[0, 9], 10), None);
+/// ```
+pub fn outside_vocabulary(ids: &[i64], vocab: usize) -> Option<i64> {
+    ids.iter()
+        .copied()
+        .find(|&id| !(0..vocab as i64).contains(&id))
+}
+
 /// One training sample ready for the batcher.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSample {
@@ -123,10 +141,7 @@ pub fn train_sample(
     let sample = TrainSample {
         ids,
         labels,
-        image: record
-            .image
-            .as_ref()
-            .map(|i| image_root.map_or_else(|| PathBuf::from(i), |r| r.join(i))),
+        image: record.image.as_ref().map(|i| image_path(i, image_root)),
     };
     Ok((sample.supervised() > 0).then_some(sample))
 }
@@ -150,10 +165,7 @@ pub fn eval_prompt(
         question_id: record.question_id.clone(),
         text: record.text.clone(),
         ids: expand(&ids, image),
-        image: record
-            .image
-            .as_ref()
-            .map(|i| image_root.map_or_else(|| PathBuf::from(i), |r| r.join(i))),
+        image: record.image.as_ref().map(|i| image_path(i, image_root)),
     })
 }
 

@@ -218,12 +218,13 @@ fn multitask<B: AutodiffBackend>(
     }];
     let config_path = out.join("multitask.toml");
     let run_dir = out.join("runs/multitask");
+    let joint_run = RunDir::new(&run_dir);
     run::<B>(
         &config_path,
         &joint_config,
         &run_dir,
         &RunOptions {
-            resume: RunDir::new(&run_dir).manifest().is_file(),
+            resume: joint_run.manifest().is_file(),
             stop_after: None,
         },
         device,
@@ -231,7 +232,7 @@ fn multitask<B: AutodiffBackend>(
     let results = evaluate_checkpoint::<B::InnerBackend>(
         &config_path,
         config,
-        &RunDir::new(&run_dir).resolve(&RunDir::new(&run_dir).checkpoint_name(0, "joint")),
+        &joint_run.resolve(&joint_run.checkpoint_name(0, "joint")),
         &[],
         &run_dir.join("eval"),
         device,
