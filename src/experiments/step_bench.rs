@@ -85,12 +85,12 @@ pub fn time_lora_step<AB: AutodiffBackend>(
         labels: ids,
         tokens: batch * len,
     };
-    let mut warm_up = StepPhases::default();
     let mut phases = StepPhases::default();
     for i in 0..steps + 2 {
-        let timing = if i < 2 { &mut warm_up } else { &mut phases };
+        // the two warm-up steps are not timed
+        let timing = (i >= 2).then_some(&mut phases);
         let one = std::iter::once(Ok(micro.clone()));
-        (model, _) = train_step(model, one, &rates, &mut state, Some(timing))?;
+        (model, _) = train_step(model, one, &rates, &mut state, timing)?;
     }
     let mean = |total: f64| total / steps.max(1) as f64;
     let timings = StepTimings {
