@@ -151,7 +151,7 @@ pub fn first_non_finite<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: Option<&GradientsParams>,
 ) -> Option<String> {
     let passes = std::iter::once(None).chain(grads.map(Some));
-    passes.into_iter().find_map(|grads| {
+    passes.find_map(|grads| {
         let mut search = FirstNonFinite {
             grads,
             path: Vec::new(),
