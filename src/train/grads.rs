@@ -150,7 +150,7 @@ pub fn first_non_finite<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: Option<&GradientsParams>,
 ) -> Option<String> {
-    let passes = std::iter::once(None).chain(grads.map(Some));
+    let mut passes = std::iter::once(None).chain(grads.map(Some));
     passes.find_map(|grads| {
         let mut search = FirstNonFinite {
             grads,
