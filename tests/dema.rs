@@ -1,7 +1,9 @@
 //! The per-tensor balanced EMA against the reference port of the official update, and its edges.
 
 use burn::prelude::*;
-use lcia::dema::{AlphaSource, DemaConfig, DemaState, DemaStep, DemaVariant, FallbackReason};
+use lcia::dema::{
+    AlphaSource, DemaConfig, DemaNorms, DemaState, DemaStep, DemaVariant, FallbackReason,
+};
 
 use crate::common::{B, Fixture, rel_max_err, tensor, values};
 
@@ -144,7 +146,13 @@ fn unchanged_gradient_is_a_zero_norm_fallback() {
         s.last(),
         DemaStep {
             alpha: 0.01,
-            source: AlphaSource::Fallback(FallbackReason::ZeroNorm)
+            source: AlphaSource::Fallback(FallbackReason::ZeroNorm),
+            norms: Some(DemaNorms {
+                drift: 5.0,
+                grad: 1.0,
+                grad_change: 0.0,
+                step: 5.0,
+            }),
         }
     );
     assert!((values(s.ema().unwrap())[0] - 0.05).abs() < 1e-7);

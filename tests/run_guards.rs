@@ -9,7 +9,7 @@ use lcia::eval::ScorerKind;
 use crate::pipeline::{run_config, temp_dir, three_tasks};
 
 /// The three-task setup with one epoch per task and `edits` applied to its run.toml.
-fn setup(name: &str, edits: &[(&str, &str)]) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn setup(name: &str, edits: &[(&str, &str)]) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = temp_dir(name);
     let config = three_tasks(&dir);
     let mut text = std::fs::read_to_string(&config)

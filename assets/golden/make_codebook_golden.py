@@ -16,7 +16,9 @@ from sklearn.metrics.pairwise import cosine_similarity
 HERE = os.path.dirname(os.path.abspath(__file__))
 SQA = "Answer with the option's letter from the given choices directly."
 VQA = "Answer the question using a single word or phrase."
-VIZ = "When the provided information is insufficient, respond with 'Unanswerable'. " + VQA
+# LLaVA-1.5's VizWiz prompt: the two sentences on separate lines, so the last line (the
+# instruction the extraction takes) is the plain VQA prompt.
+VIZ = "When the provided information is insufficient, respond with 'Unanswerable'.\n" + VQA
 IMG = "What is the object in the image?"
 GRD = "Please provide the bounding box coordinate of the region this sentence describes"
 TASKS = [

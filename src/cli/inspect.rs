@@ -42,7 +42,7 @@ impl InspectArgs {
 /// Lineage, accuracy matrix and metrics of a run directory.
 pub fn run_summary(dir: &std::path::Path) -> anyhow::Result<String> {
     use lcia::continual::manifest::Manifest;
-    use lcia::continual::run_report::lineage_markdown;
+    use lcia::continual::run_report::{lineage_markdown, regime_markdown};
     use lcia::eval::AccuracyMatrix;
     use lcia::eval::report::{matrix_markdown, metrics_markdown};
     let manifest = Manifest::read(dir)?;
@@ -62,6 +62,11 @@ pub fn run_summary(dir: &std::path::Path) -> anyhow::Result<String> {
         manifest.scorer_mode,
         lineage_markdown(&manifest)
     );
+    if let Some(regime) = regime_markdown(&manifest) {
+        out.push_str("Balanced-EMA regime per task:\n\n");
+        out.push_str(&regime);
+        out.push('\n');
+    }
     out.push_str(&matrix_markdown(&matrix));
     if let Some(metrics) = matrix.metrics() {
         out.push('\n');

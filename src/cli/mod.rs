@@ -6,6 +6,7 @@ mod generate;
 mod inspect;
 mod route;
 mod run;
+mod study;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub enum Command {
     /// across zero-shot, sequential LoRA, EMA 0.99, DEMA only, grouping only, LCIA and
     /// multitask (run scripts/fetch-assets.sh first; an hour or more on two cores, --quick less).
     EasyVqa(run::EasyVqaArgs),
+    /// A study on the embedded demo (no download): `lcia study dema` measures the balanced EMA
+    /// in the coefficient's 7B regime against no EMA, fixed EMAs and weight interpolation.
+    Study(study::StudyArgs),
     /// Evaluate one checkpoint (a parameter-set directory) on tasks of a run.toml; writes
     /// predictions JSONL (CoIN answer-file fields) and accuracy.json.
     Eval(run::EvalArgs),
@@ -114,6 +118,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => dispatch(&spec, args)??,
         Command::Demo(args) => dispatch(&spec, args)??,
         Command::EasyVqa(args) => dispatch(&spec, args)??,
+        Command::Study(args) => match args.which {
+            study::StudyCommand::Dema(args) => dispatch(&spec, args)??,
+        },
         Command::Eval(args) => dispatch(&spec, args)??,
         Command::Route(args) => dispatch(&spec, args)??,
         Command::Inspect(args) if args.is_run_dir() => inspect::run_summary(&args.path)?,

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::ExpandInit;
 use crate::data::tasks::{CoinTask, TaskOrder};
-use crate::dema::{DemaConfig, DemaVariant, FIXED_EMA_BETA};
+use crate::dema::{DemaConfig, DemaVariant, EmaDtype, FIXED_EMA_BETA};
 use crate::eval::{LongPrompts, ScorerKind, ScorerMode, TaskSpec};
 use crate::routing::{RoutingMode, SimilarityKind, TAU_ORIGIN};
 use crate::train::TrainConfig;
+
+pub use super::task_entry::{TaskEntry, TaskTraining};
 
 /// The base model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,13 @@ pub struct ModelSection {
     /// `{ chat_ml = { system = "..." } }` (SmolLM2 and other ChatML models).
     #[serde(default)]
     pub template: crate::data::Template,
+    /// Keep the projector frozen too (only the adapters train; LCIA trains the projector).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub freeze_projector: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// The LoRA adapters (LCIA: r 128, α 256, dropout 0.05, all seven projections).
@@ -69,6 +78,9 @@ pub enum EmaChoice {
     Paper,
     /// A fixed EMA with weight `fixed_beta` on the old average.
     Fixed,
+    /// An extension, not LCIA: the official coefficient normalised to the 7B run's size
+    /// ([`DemaVariant::SizeNormalised`]).
+    SizeNormalised,
 }
 
 /// When the EMA is on.
@@ -99,6 +111,9 @@ pub struct MethodSection {
     pub fixed_beta: f64,
     /// When the EMA is on.
     pub ema_when: EmaWhen,
+    /// Precision of the EMA: `"f32"` (default) or `"bf16"` (the official run's arithmetic).
+    #[serde(skip_serializing_if = "is_f32")]
+    pub ema_dtype: EmaDtype,
     /// Test-time allocation granularity.
     pub routing: RoutingMode,
 }
@@ -113,6 +128,7 @@ impl Default for MethodSection {
             ema: EmaChoice::Official,
             fixed_beta: FIXED_EMA_BETA,
             ema_when: EmaWhen::Retrain,
+            ema_dtype: EmaDtype::F32,
             routing: RoutingMode::PerDataset,
         }
     }
@@ -122,15 +138,23 @@ impl MethodSection {
     /// The EMA configuration, `None` when off.
     pub fn dema(&self) -> Option<DemaConfig> {
         let config = DemaConfig::new();
-        match self.ema {
-            EmaChoice::Off => None,
-            EmaChoice::Official => Some(config),
-            EmaChoice::Paper => Some(DemaConfig::paper()),
-            EmaChoice::Fixed => Some(config.with_variant(DemaVariant::Fixed {
+        let config = match self.ema {
+            EmaChoice::Off => return None,
+            EmaChoice::Official => config,
+            EmaChoice::Paper => DemaConfig::paper(),
+            EmaChoice::Fixed => config.with_variant(DemaVariant::Fixed {
                 beta: self.fixed_beta,
-            })),
-        }
+            }),
+            EmaChoice::SizeNormalised => {
+                config.with_variant(DemaVariant::SizeNormalised { k: 1.0 })
+            }
+        };
+        Some(config.with_dtype(self.ema_dtype))
     }
+}
+
+fn is_f32(value: &EmaDtype) -> bool {
+    *value == EmaDtype::F32
 }
 
 /// Evaluation settings.
@@ -196,29 +220,6 @@ impl Default for DataSection {
     }
 }
 
-/// One task listed explicitly; a CoIN task name fills the fields left out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskEntry {
-    /// Task name.
-    pub name: String,
-    /// Training file (default for CoIN names: `<root>/<Task>/train.json`).
-    #[serde(default)]
-    pub train: Option<PathBuf>,
-    /// Test file (default for CoIN names: `<root>/<Task>/test.json`).
-    #[serde(default)]
-    pub test: Option<PathBuf>,
-    /// Scorer (required for a name that is not a CoIN task).
-    #[serde(default)]
-    pub scorer: Option<ScorerKind>,
-    /// Most generated tokens.
-    #[serde(default)]
-    pub max_new_tokens: Option<usize>,
-    /// Pad images to a square at evaluation.
-    #[serde(default)]
-    pub pad_images: Option<bool>,
-}
-
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,6 +251,10 @@ pub struct RunConfig {
 pub struct ResolvedTask {
     /// The training file.
     pub train_file: PathBuf,
+    /// The forced group label, if any.
+    pub group: Option<String>,
+    /// The task's training settings (`[train]` with the task's overrides).
+    pub train: TrainConfig,
     /// Everything evaluation needs.
     pub spec: TaskSpec,
 }
@@ -305,6 +310,8 @@ impl RunConfig {
                     scorer: None,
                     max_new_tokens: None,
                     pad_images: None,
+                    group: None,
+                    training: TaskTraining::default(),
                 })
                 .collect()
         } else {
@@ -338,6 +345,8 @@ impl RunConfig {
                 .unwrap_or(128);
             out.push(ResolvedTask {
                 train_file: file(&entry.train, "train.json"),
+                group: entry.group.clone(),
+                train: entry.training.apply(&self.train),
                 spec: TaskSpec {
                     name: entry.name.clone(),
                     test_file: file(&entry.test, "test.json"),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::run_dir::{CHECKPOINT_INFO, RunDir};
-use crate::dema::DemaStats;
+use crate::dema::{DemaRegime, DemaStats};
 use crate::eval::ScorerMode;
 use crate::model::hf::weight_files;
 use crate::routing::Decision;
@@ -138,6 +138,9 @@ pub struct TaskRecord {
     pub tokens_per_second: f64,
     /// DEMA counters (when the EMA was on).
     pub dema: Option<DemaStats>,
+    /// Where the coefficient sat over the task (when the EMA was on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<DemaRegime>,
     /// Accuracy on every task seen so far, after this task (row of the matrix).
     pub accuracies: Vec<f64>,
     /// Wall time of the task (training and evaluation).

@@ -3,6 +3,7 @@
 
 pub mod checkpoint_eval;
 pub mod config;
+pub mod decide;
 pub mod manifest;
 pub mod memory;
 pub mod preflight;
@@ -11,6 +12,7 @@ pub mod run_dir;
 pub mod run_report;
 pub mod runner;
 pub mod setup;
+pub mod task_entry;
 pub mod validate;
 
 pub use run_dir::{RunDir, RunOptions, group_name};

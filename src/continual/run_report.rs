@@ -65,6 +65,39 @@ pub fn lineage_markdown(manifest: &Manifest) -> String {
     out
 }
 
+/// The balanced-EMA regime of each task that ran with the EMA (DEMA-SCALE §2): shares of
+/// dynamic and fallback coefficients, the median α and κ, and the EMA's share of the task's
+/// movement; `None` when no task recorded one.
+pub fn regime_markdown(manifest: &Manifest) -> Option<String> {
+    let rows: Vec<_> = manifest
+        .finished
+        .iter()
+        .filter_map(|r| r.regime.map(|g| (r, g)))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut out = String::from(
+        "| # | task | dynamic | fallback | median α | median dynamic α | median κ | EMA moved |\n|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3e}"));
+    for (r, g) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} % | {:.1} % | {} | {} | {} | {} |",
+            r.index + 1,
+            r.task,
+            100.0 * g.dynamic_share,
+            100.0 * g.fallback_share,
+            opt(g.median_alpha),
+            opt(g.median_dynamic_alpha),
+            opt(g.median_kappa),
+            g.ema_moved.map_or("-".to_string(), |v| format!("{v:.3}")),
+        );
+    }
+    Some(out)
+}
+
 /// Writes every report of the run into `out`.
 pub fn write_run_reports(
     out: &Path,
@@ -93,6 +126,12 @@ pub fn write_run_reports(
         );
     }
     let _ = write!(md, "## Lineage\n\n{}\n", lineage_markdown(manifest));
+    if let Some(regime) = regime_markdown(manifest) {
+        let _ = write!(
+            md,
+            "## Balanced-EMA regime\n\nκ ≫ 1: the EMA catches up with the weights (falls back or snaps); κ ≪ 1: it stays near the task's start. EMA moved = the share of the task's parameter movement the EMA took up.\n\n{regime}\n"
+        );
+    }
     md.push_str("## Plots\n\n![accuracy](plots/accuracy_matrix.png)\n![loss](plots/loss.png)\n![alpha](plots/alpha.png)\n");
     let file = run.report();
     crate::io::write_atomic(&file, md.as_bytes()).map_err(|e| crate::Error::io(&file, e))?;

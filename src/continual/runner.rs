@@ -9,6 +9,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::config::{EmaWhen, ResolvedTask, RunConfig};
+use super::decide::{decide, forced_group, parent_of};
 use super::manifest::{
     BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file, write_json,
 };
@@ -132,10 +133,11 @@ pub fn run<B: AutodiffBackend>(
             .iter()
             .filter_map(|r| r.conversations.first().map(|t| t.value.as_str()));
         let instructions = unique_instructions(prompts, TaskKind::of_task(name), Split::Train)?;
+        let forced = forced_group(&tasks, &state.manifest, &state.codebook, index);
         let decision = decide(
             config,
             &mut state.codebook,
-            similarity.as_ref(),
+            (similarity.as_ref(), forced),
             &instructions,
             index,
         );
@@ -159,7 +161,7 @@ pub fn run<B: AutodiffBackend>(
         B::seed(device, config.train.seed.wrapping_add(index as u64));
         let train = TrainConfig {
             seed: config.train.seed.wrapping_add(index as u64),
-            ..config.train.clone()
+            ..task.train.clone()
         };
         let images = ImagePreprocess::llava(llava.vision_config.image_size);
         let (model, report) = train_task(
@@ -218,6 +220,7 @@ pub fn run<B: AutodiffBackend>(
             final_loss: report.steps.last().map(|s| s.loss),
             tokens_per_second: report.tokens_per_second,
             dema: report.dema,
+            regime: report.regime,
             accuracies: row,
             seconds: started.elapsed().as_secs_f64(),
         });
@@ -232,56 +235,6 @@ pub fn run<B: AutodiffBackend>(
         matrix: state.matrix,
         manifest: state.manifest,
     })
-}
-
-fn decide(
-    config: &RunConfig,
-    codebook: &mut InstructionCodebook,
-    similarity: &dyn InstructionSimilarity,
-    instructions: &[String],
-    index: usize,
-) -> Decision {
-    if config.method.grouping {
-        return codebook.assign(similarity, instructions, config.method.tau);
-    }
-    if codebook.groups.is_empty() {
-        codebook.groups.push(Vec::new());
-    }
-    for instruction in instructions {
-        if !codebook.groups[0].contains(instruction) {
-            codebook.groups[0].push(instruction.clone());
-        }
-    }
-    match index {
-        0 => Decision::Expand {
-            group: 0,
-            best_similarity: None,
-        },
-        _ => Decision::Retrain {
-            group: 0,
-            similarity: 1.0,
-        },
-    }
-}
-
-fn parent_of(config: &RunConfig, manifest: &Manifest, decision: &Decision) -> String {
-    let latest_of = |group: usize| {
-        manifest
-            .group_checkpoints()
-            .into_iter()
-            .find(|(g, _)| *g == group)
-            .map(|(_, c)| c)
-    };
-    let start = match decision {
-        Decision::Retrain { group, .. } => latest_of(*group),
-        Decision::Expand { .. } => match config.method.expand_init {
-            crate::adapters::ExpandInit::FromLatest => {
-                manifest.finished.last().map(|r| r.checkpoint.clone())
-            }
-            crate::adapters::ExpandInit::Fresh => None,
-        },
-    };
-    start.unwrap_or_else(|| super::run_dir::INITIAL.into())
 }
 
 fn write_training_logs(

@@ -28,11 +28,12 @@ pub fn lora_config(config: &RunConfig) -> LoraConfig {
 }
 
 /// Loads the base model, freezes the vision tower and the language model, keeps the projector
-/// trainable and attaches seeded adapters to the configured projections.
+/// trainable (unless `model.freeze_projector`) and attaches seeded adapters to the configured
+/// projections.
 pub fn build_model<B: Backend>(config: &RunConfig, device: &B::Device) -> crate::Result<Llava<B>> {
     let mut model = load_llava::<B>(&config.model.dir, device)?.with_trainable(Trainable {
         vision: false,
-        projector: true,
+        projector: !config.model.freeze_projector,
         language: false,
     });
     let targets: Vec<&str> = config.lora.targets.iter().map(String::as_str).collect();

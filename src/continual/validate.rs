@@ -109,8 +109,29 @@ pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
     p.some_at_least_one("eval.max_new_tokens", eval.max_new_tokens);
     p.some_at_least_one("eval.max_samples", eval.max_samples);
     p.some_at_least_one("data.max_train_samples", config.data.max_train_samples);
+    p.some_at_least_one("train.max_steps", train.max_steps);
     for (i, task) in config.tasks.iter().enumerate() {
-        p.some_at_least_one(&format!("tasks[{i}].max_new_tokens"), task.max_new_tokens);
+        let field = |name: &str| format!("tasks[{i}].{name}");
+        p.some_at_least_one(&field("max_new_tokens"), task.max_new_tokens);
+        let t = &task.training;
+        p.some_at_least_one(&field("training.batch_size"), t.batch_size);
+        p.some_at_least_one(&field("training.grad_accum"), t.grad_accum);
+        p.some_at_least_one(&field("training.epochs"), t.epochs);
+        p.some_at_least_one(&field("training.max_steps"), t.max_steps);
+        for (name, value) in [("lr_lora", t.lr_lora), ("lr_projector", t.lr_projector)] {
+            if let Some(value) = value {
+                p.non_negative(&field(&format!("training.{name}")), value);
+            }
+        }
+        if let Some(label) = &task.group {
+            let on = method.grouping;
+            p.check(
+                on,
+                &field("group"),
+                label,
+                "unset when method.grouping = false",
+            );
+        }
     }
     match p.0.is_empty() {
         true => Ok(()),

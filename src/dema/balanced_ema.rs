@@ -8,7 +8,10 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::coefficient::{DemaConfig, DemaState, DemaStats, DemaStep, DemaVariant};
+use super::coefficient::{DemaConfig, DemaVariant};
+use super::reference::{is_projector, size_factor};
+use super::state::DemaState;
+use super::stats::{DemaStats, DemaStep};
 
 /// One optimizer step's gradients, flattened and keyed by parameter id, kept past the step.
 ///
@@ -127,6 +130,7 @@ struct Tracked<B: Backend> {
 /// read back from the device in one transfer.
 pub struct BalancedEma<B: AutodiffBackend> {
     config: DemaConfig,
+    peak_rates: Option<(f64, f64)>,
     tracked: Vec<Tracked<B::InnerBackend>>,
     index: HashMap<ParamId, usize>,
     stats: DemaStats,
@@ -138,6 +142,7 @@ impl<B: AutodiffBackend> BalancedEma<B> {
     pub fn new(config: DemaConfig) -> Self {
         Self {
             config,
+            peak_rates: None,
             tracked: Vec::new(),
             index: HashMap::new(),
             stats: DemaStats::default(),
@@ -145,9 +150,65 @@ impl<B: AutodiffBackend> BalancedEma<B> {
         }
     }
 
+    /// The peak learning rates of the adapters and of the projector, from which
+    /// [`DemaVariant::SizeNormalised`] derives each tensor's factor k
+    /// ([`crate::dema::reference::size_factor`]).
+    pub fn with_peak_rates(mut self, lora: f64, projector: f64) -> Self {
+        self.peak_rates = Some((lora, projector));
+        self
+    }
+
     /// The settings.
     pub fn config(&self) -> &DemaConfig {
         &self.config
+    }
+
+    /// The settings of one tensor: the run's, with the size factor of
+    /// [`DemaVariant::SizeNormalised`] filled in when the peak rates are known.
+    fn tensor_config(&self, name: &str, numel: usize) -> DemaConfig {
+        match (self.config.variant, self.peak_rates) {
+            (DemaVariant::SizeNormalised { .. }, Some((lora, projector))) => {
+                let lr = if is_projector(name) { projector } else { lora };
+                let k = size_factor(name, numel, lr);
+                self.config
+                    .clone()
+                    .with_variant(DemaVariant::SizeNormalised { k })
+            }
+            _ => self.config.clone(),
+        }
+    }
+
+    /// The share of the task's movement the EMA took up, pooled over the tracked tensors:
+    /// `Σ⟨θ* − θ₀, θ − θ₀⟩ / Σ‖θ − θ₀‖²` with θ₀ the anchor (the weights after the first step)
+    /// and θ the weights of `module` now (DEMA-SCALE §2.2). 1: the EMA ends on the weights; 0:
+    /// it stayed at the start. `None` before any update or when the weights did not move.
+    pub fn ema_moved<M: AutodiffModule<B>>(&self, module: &M) -> Option<f64> {
+        let mut visitor = CollectTrainable {
+            path: Vec::new(),
+            found: Vec::new(),
+        };
+        module.visit(&mut visitor);
+        let mut parts = Vec::new();
+        for (id, _, theta) in visitor.found {
+            let Some(tracked) = self.index.get(&id).map(|&i| &self.tracked[i].state) else {
+                continue;
+            };
+            let (Some(anchor), Some(ema)) = (tracked.anchor(), tracked.ema()) else {
+                continue;
+            };
+            let moved = theta.cast(burn::tensor::FloatDType::F32) - anchor.clone();
+            let taken = ema.clone() - anchor.clone();
+            parts.push((taken * moved.clone()).sum());
+            parts.push((moved.clone() * moved).sum());
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let values: Vec<f64> = Tensor::cat(parts, 0).into_data().iter::<f64>().collect();
+        let (dot, square) = values
+            .chunks(2)
+            .fold((0.0, 0.0), |(d, s), pair| (d + pair[0], s + pair[1]));
+        (square > 0.0).then(|| dot / square)
     }
 
     /// Forgets every EMA, previous gradient and count: call it at the start of each task
@@ -218,11 +279,9 @@ impl<B: AutodiffBackend> BalancedEma<B> {
             let slot = match self.index.get(&id) {
                 Some(&slot) => slot,
                 None => {
-                    self.tracked.push(Tracked {
-                        name,
-                        numel: theta.shape().num_elements(),
-                        state: DemaState::new(self.config.clone()),
-                    });
+                    let numel = theta.shape().num_elements();
+                    let state = DemaState::new(self.tensor_config(&name, numel));
+                    self.tracked.push(Tracked { name, numel, state });
                     self.index.insert(id, self.tracked.len() - 1);
                     self.tracked.len() - 1
                 }

@@ -54,6 +54,30 @@ impl AlphaSource {
     }
 }
 
+/// L1 sums of one tensor at one step, the inputs of the coefficient.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DemaNorms {
+    /// `a = ‖θ_t − θ*_{t−1}‖₁`: how far the weights have moved from the EMA.
+    pub drift: f64,
+    /// `b = ‖g_t‖₁`: the gradient (L′).
+    pub grad: f64,
+    /// `c = ‖g_t − g_{t−1}‖₁`: the gradient's change (the code's stand-in for L″).
+    pub grad_change: f64,
+    /// `‖θ_t − θ_{t−1}‖₁`: the last step's size (the `Paper` rule's numerator, and κ's).
+    pub step: f64,
+}
+
+impl DemaNorms {
+    /// κ = 2(1 + b)/(c·‖θ_t − θ_{t−1}‖₁): how far the official rule would move the EMA per step
+    /// relative to how far the optimizer moved the weights (DEMA-SCALE §2.1). κ ≫ 1: the EMA
+    /// catches up with θ and the coefficient falls back or snaps; κ ≪ 1 (the 7B regime): the
+    /// EMA stays near the task's starting weights. `None` when a sum is missing or zero.
+    pub fn kappa(&self) -> Option<f64> {
+        let value = 2.0 * (1.0 + self.grad) / (self.grad_change * self.step);
+        value.is_finite().then_some(value)
+    }
+}
+
 /// The coefficient one tensor used at one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DemaStep {
@@ -61,6 +85,8 @@ pub struct DemaStep {
     pub alpha: f64,
     /// Where α came from.
     pub source: AlphaSource,
+    /// The L1 sums read at this step (all four only when the coefficient was computed).
+    pub norms: Option<DemaNorms>,
 }
 
 impl DemaStep {
@@ -68,13 +94,20 @@ impl DemaStep {
         Self {
             alpha,
             source: AlphaSource::Dynamic,
+            norms: None,
         }
+    }
+
+    /// The same step with the sums it was computed from.
+    pub(crate) fn with_norms(self, norms: Option<DemaNorms>) -> Self {
+        Self { norms, ..self }
     }
 
     pub(crate) fn fixed(alpha: f64) -> Self {
         Self {
             alpha,
             source: AlphaSource::Fixed,
+            norms: None,
         }
     }
 
@@ -82,6 +115,7 @@ impl DemaStep {
         move |reason| Self {
             alpha,
             source: AlphaSource::Fallback(reason),
+            norms: None,
         }
     }
 
@@ -89,6 +123,7 @@ impl DemaStep {
         Self {
             alpha: 0.0,
             source: AlphaSource::SkippedNonFinite,
+            norms: None,
         }
     }
 
@@ -96,6 +131,7 @@ impl DemaStep {
         Self {
             alpha: 0.0,
             source: AlphaSource::Off,
+            norms: None,
         }
     }
 }

@@ -45,17 +45,33 @@ impl AlphaTrace {
         self.rows.is_empty()
     }
 
-    /// The trace as CSV: `step,tensor,numel,alpha,source`.
+    /// Every (step, tensor) row in the order recorded.
+    pub fn rows(&self) -> impl Iterator<Item = (usize, &TensorStep)> {
+        self.rows.iter().map(|(step, t)| (*step, t))
+    }
+
+    /// The trace as CSV: `step,tensor,numel,alpha,source,a,b,c,step_l1,kappa` with a = ‖θ − θ*‖₁,
+    /// b = ‖g‖₁, c = ‖g − g_prev‖₁, step_l1 = ‖θ_t − θ_{t−1}‖₁ and κ (empty where not computed).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("step,tensor,numel,alpha,source\n");
+        let mut out = String::from("step,tensor,numel,alpha,source,a,b,c,step_l1,kappa\n");
+        let cell = |v: Option<f64>| {
+            v.filter(|v| v.is_finite())
+                .map_or(String::new(), |v| format!("{v:.6e}"))
+        };
         for (step, t) in &self.rows {
+            let norms = t.step.norms;
             let _ = writeln!(
                 out,
-                "{step},{},{},{:.9e},{}",
+                "{step},{},{},{:.9e},{},{},{},{},{},{}",
                 t.name,
                 t.numel,
                 t.step.alpha,
-                t.step.source.label()
+                t.step.source.label(),
+                cell(norms.map(|n| n.drift)),
+                cell(norms.map(|n| n.grad)),
+                cell(norms.map(|n| n.grad_change)),
+                cell(norms.map(|n| n.step)),
+                cell(norms.and_then(|n| n.kappa())),
             );
         }
         out

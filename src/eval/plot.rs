@@ -184,3 +184,76 @@ fn draw_lines(
     }
     Ok(())
 }
+
+/// A point with its spread: name, (x, y) mean and (x, y) standard deviation.
+pub type SpreadPoint = (String, (f64, f64), (f64, f64));
+
+/// A trade-off chart: one reference line (drawn through its points in order, each labelled)
+/// and named points with error bars of one standard deviation on both axes; both axes 0-100.
+pub fn tradeoff_chart(
+    path: &Path,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    line: (&str, &[(String, f64, f64)]),
+    points: &[SpreadPoint],
+) -> crate::Result<()> {
+    draw_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (900, 700)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-2.0..102.0, -2.0..102.0)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let grey = RGBColor(90, 90, 90);
+        let (name, data) = line;
+        chart
+            .draw_series(LineSeries::new(
+                data.iter().map(|(_, x, y)| (*x, *y)),
+                grey.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
+        for (label, x, y) in data {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*x + 0.8, *y + 1.5),
+                    ("sans-serif", 13).into_font().color(&grey),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        for (k, (name, (x, y), (sx, sy))) in points.iter().enumerate() {
+            let colour = Palette99::pick(k + 1).to_rgba();
+            let style = colour.stroke_width(2);
+            chart
+                .draw_series([ErrorBar::new_vertical(*x, *y - sy, *y, *y + sy, style, 8)])
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series([ErrorBar::new_horizontal(*y, *x - sx, *x, *x + sx, style, 8)])
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Circle::new((*x, *y), 6, colour.filled())))
+                .map_err(|e| e.to_string())?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 5, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })
+}

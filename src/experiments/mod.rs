@@ -3,6 +3,7 @@
 //! small runs share, and the step benchmarks.
 
 pub mod compare;
+pub mod dema_study;
 pub mod demo;
 pub mod easy_vqa;
 pub mod recipe;

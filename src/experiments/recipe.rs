@@ -69,6 +69,8 @@ pub fn small_run_config(base: &Path, bench: &SyntheticBenchmark, run: &SmallRun)
             scorer: Some(ScorerKind::Exact),
             max_new_tokens: Some(ANSWER_TOKENS),
             pad_images: Some(true),
+            group: None,
+            training: Default::default(),
         })
         .collect();
     config

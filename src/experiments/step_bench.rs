@@ -72,12 +72,13 @@ pub fn time_lora_step<AB: AutodiffBackend>(
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    let mut state = StepState::<AB>::new(0.0, Some(&DemaConfig::new()));
     let rates = StepRates {
         lora: 2e-4,
         projector: 2e-5,
         max_grad_norm: None,
     };
+    let peak = (rates.lora, rates.projector);
+    let mut state = StepState::<AB>::new(0.0, Some(&DemaConfig::new()), peak);
     let micro = MicroBatch {
         ids: ids.clone(),
         pixels: Some(pixels),

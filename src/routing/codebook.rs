@@ -190,6 +190,14 @@ impl InstructionCodebook {
         tau: f64,
     ) -> Decision {
         let decision = self.decide(sim, instructions, tau);
+        self.record(decision, instructions);
+        decision
+    }
+
+    /// Records a decision made elsewhere (e.g. a group forced by the run configuration): a
+    /// retrained group gains the instructions it lacks, an expansion adds a group of all of
+    /// them. An expansion must name the next group index.
+    pub fn record(&mut self, decision: Decision, instructions: &[String]) {
         match decision {
             Decision::Retrain { group, .. } => {
                 for ins in instructions {
@@ -200,7 +208,6 @@ impl InstructionCodebook {
             }
             Decision::Expand { .. } => self.groups.push(instructions.to_vec()),
         }
-        decision
     }
 
     /// Saves as JSON, atomically.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dema::{AlphaSource, AlphaTrace, BalancedEma, DemaStats};
+use crate::dema::{AlphaSource, AlphaTrace, BalancedEma, DemaRegime, DemaStats};
 
 /// What one optimizer step did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,8 @@ pub struct TrainReport {
     pub dema: Option<DemaStats>,
     /// Per-step α of every tensor (when DEMA was on).
     pub alpha_trace: AlphaTrace,
+    /// Where the coefficient sat over the task (when DEMA was on).
+    pub regime: Option<DemaRegime>,
     /// Real tokens per second over the task.
     pub tokens_per_second: f64,
 }

@@ -92,8 +92,9 @@ pub struct StepState<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> StepState<B> {
     /// Fresh optimizers (AdamW β = (0.9, 0.999), ε = 1e-8, as the official scripts) and, when
-    /// `dema` is given, a balanced EMA that starts at the next step.
-    pub fn new(weight_decay: f64, dema: Option<&DemaConfig>) -> Self {
+    /// `dema` is given, a balanced EMA that starts at the next step. `peak_rates` (adapters,
+    /// projector) size the per-tensor factor of the size-normalised coefficient.
+    pub fn new(weight_decay: f64, dema: Option<&DemaConfig>, peak_rates: (f64, f64)) -> Self {
         let adamw = AdamWConfig::new()
             .with_beta_1(0.9)
             .with_beta_2(0.999)
@@ -103,7 +104,8 @@ impl<B: AutodiffBackend> StepState<B> {
             steps: 0,
             lora: adamw.init::<B, Llava<B>>(),
             projector: adamw.init::<B, Llava<B>>(),
-            ema: dema.map(|c| BalancedEma::new(c.clone())),
+            ema: dema
+                .map(|c| BalancedEma::new(c.clone()).with_peak_rates(peak_rates.0, peak_rates.1)),
         }
     }
 
@@ -117,12 +119,14 @@ impl<B: AutodiffBackend> StepState<B> {
         self.ema.as_ref()
     }
 
-    /// Ends training: swaps the EMA (when on) into `model`; returns its counters.
-    pub fn finish(self, model: Llava<B>) -> (Llava<B>, Option<DemaStats>) {
+    /// Ends training: swaps the EMA (when on) into `model`; returns its counters and the share
+    /// of the task's movement it took up.
+    pub fn finish(self, model: Llava<B>) -> (Llava<B>, Option<(DemaStats, Option<f64>)>) {
         match self.ema {
             Some(ema) => {
                 let stats = *ema.stats();
-                (ema.apply(model), Some(stats))
+                let moved = ema.ema_moved(&model);
+                (ema.apply(model), Some((stats, moved)))
             }
             None => (model, None),
         }
@@ -216,13 +220,15 @@ pub fn train_step<B: AutodiffBackend>(
             what: format!("the loss is {loss_sum}{culprit}"),
         });
     }
-    let grad_norm = rates
-        .max_grad_norm
-        .map(|max| clip_global_norm::<B, _>(&model, &mut grads, max));
+    // The EMA reads the unclipped gradient, as the official code does (DeepSpeed clips only its
+    // fp32 copy, `p.grad` keeps the raw value).
     let snapshot = state
         .ema
         .as_ref()
         .map(|_| StepGradients::from_params(&model, &grads));
+    let grad_norm = rates
+        .max_grad_norm
+        .map(|max| clip_global_norm::<B, _>(&model, &mut grads, max));
     let projector_grads = split_off::<B, _>(&model.multi_modal_projector, &mut grads);
     model = state.lora.step(rates.lora, model, grads);
     model = state

@@ -13,7 +13,7 @@ use super::schedule::{WARMUP_RATIO, cosine_with_warmup, warmup_steps};
 use super::step::{MicroBatch, StepRates, StepState, train_step};
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
-use crate::dema::DemaConfig;
+use crate::dema::{DemaConfig, DemaRegime};
 use crate::model::llava::Llava;
 use crate::rng::SplitMix64;
 
@@ -23,6 +23,9 @@ use crate::rng::SplitMix64;
 pub struct TrainConfig {
     /// Passes over the task's data (1).
     pub epochs: usize,
+    /// Stop after this many optimizer steps (the schedule spans them); all epochs when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
     /// Samples per forward pass.
     pub batch_size: usize,
     /// Forward passes per optimizer step.
@@ -49,6 +52,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             epochs: 1,
+            max_steps: None,
             batch_size: 16,
             grad_accum: 1,
             lr_lora: 2e-4,
@@ -87,9 +91,13 @@ pub fn train_task<B: AutodiffBackend>(
     let accum = config.grad_accum.max(1);
     let micro_per_epoch = samples.len().div_ceil(micro);
     let steps_per_epoch = micro_per_epoch.div_ceil(accum);
-    let total = steps_per_epoch * config.epochs;
+    let all_epochs = steps_per_epoch * config.epochs;
+    let total = config
+        .max_steps
+        .map_or(all_epochs, |cap| cap.min(all_epochs));
     let warmup = warmup_steps(total, config.warmup_ratio);
-    let mut state = StepState::<B>::new(config.weight_decay, dema);
+    let peak_rates = (config.lr_lora, config.lr_projector);
+    let mut state = StepState::<B>::new(config.weight_decay, dema, peak_rates);
     let mut report = TrainReport::default();
     let bar = crate::progress::bar(total as u64, config.progress);
     bar.set_prefix("train");
@@ -102,6 +110,9 @@ pub fn train_task<B: AutodiffBackend>(
         let micro_batches: Vec<&[usize]> = order.chunks(micro).collect();
         for group in micro_batches.chunks(accum) {
             let step = report.steps.len();
+            if step >= total {
+                break;
+            }
             let lr_scale = cosine_with_warmup(step, total, warmup);
             let rates = StepRates {
                 lora: config.lr_lora * lr_scale,
@@ -150,6 +161,9 @@ pub fn train_task<B: AutodiffBackend>(
             what: format!("after the task's last step {name} is not finite"),
         });
     }
-    report.dema = dema;
+    if let Some((stats, moved)) = dema {
+        report.dema = Some(stats);
+        report.regime = Some(DemaRegime::from_trace(&report.alpha_trace, moved));
+    }
     Ok((model, report))
 }

@@ -61,7 +61,8 @@ impl DemoSettings {
     }
 }
 
-fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSettings) -> RunConfig {
+/// The run configuration every demo method shares (LoRA r 8 on the demo model in `base`).
+pub fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSettings) -> RunConfig {
     let run = SmallRun {
         template: Template::VicunaV1,
         epochs: settings.task_epochs,
