@@ -179,3 +179,69 @@ fn off_variant_tracks_nothing_and_apply_is_the_identity() {
     let model = ema.apply(model);
     assert_eq!(values(&inner(&model.trained.weight)), before);
 }
+
+/// `model` with every trainable weight moved by `shift` (same parameter ids).
+fn shifted(model: &TwoLinear<AB>, shift: f32) -> TwoLinear<AB> {
+    let mut out = model.clone();
+    let w = &model.trained.weight;
+    let moved_weight = Param::initialized(w.id, Tensor::from_inner(w.val().inner() + shift));
+    out.trained.weight = moved_weight.map(|t| t.require_grad());
+    let b = model.trained.bias.as_ref().unwrap();
+    let moved_bias = Param::initialized(b.id, Tensor::from_inner(b.val().inner() + shift));
+    out.trained.bias = Some(moved_bias.map(|t| t.require_grad()));
+    out
+}
+
+#[test]
+fn ema_moved_is_the_share_of_the_movement_the_ema_took_up() {
+    let device = Default::default();
+    let start = TwoLinear::<AB>::new(&device);
+    let mut ema = BalancedEma::<AB>::new(DemaConfig::fixed(0.75));
+    let none = StepGradients::from_params(&start, &GradientsParams::new());
+    assert_eq!(ema.ema_moved(&start), None);
+    ema.update(&start, &none);
+    let end = shifted(&start, 0.3);
+    ema.update(&end, &none);
+    // θ* = 0.75·θ₀ + 0.25·θ₁: a quarter of the way, whatever the direction.
+    let moved = ema.ema_moved(&end).unwrap();
+    assert!((moved - 0.25).abs() < 1e-6, "{moved}");
+    // Measured against weights that did not move, there is no movement to share.
+    assert_eq!(
+        BalancedEma::<AB>::new(DemaConfig::fixed(0.75)).ema_moved(&start),
+        None
+    );
+}
+
+#[test]
+fn the_size_normalised_factor_follows_each_tensor_and_its_learning_rate() {
+    use lcia::dema::DemaVariant;
+    use lcia::dema::reference::size_factor;
+    let device = Default::default();
+    let mut model = TwoLinear::<AB>::new(&device);
+    let (x, y) = data();
+    let mut optim = AdamWConfig::new().init();
+    let config = DemaConfig::new().with_variant(DemaVariant::SizeNormalised { k: 1.0 });
+    let lr = 0.05;
+    let mut ema = BalancedEma::<AB>::new(config).with_peak_rates(lr, lr / 10.0);
+    let mut checked = 0;
+    for _ in 0..8 {
+        let grads =
+            GradientsParams::from_grads(model.loss(x.clone(), y.clone()).backward(), &model);
+        model = ema.optimizer_step(&mut optim, lr, model, grads);
+        for t in ema.last_step() {
+            let Some(n) = t.step.norms else { continue };
+            if t.step.source != AlphaSource::Dynamic {
+                continue;
+            }
+            let k = size_factor(&t.name, t.numel, lr);
+            let expected = 2.0 * k * n.grad / (n.drift * n.grad_change);
+            assert!(
+                (t.step.alpha - expected).abs() <= 1e-12 * expected,
+                "{}",
+                t.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no dynamic coefficient to check");
+}

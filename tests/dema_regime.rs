@@ -139,3 +139,55 @@ fn the_trace_records_the_sums_and_kappa() {
     assert_eq!(norms.kappa(), Some(0.375));
     assert_eq!(step.alpha, 0.375);
 }
+
+#[test]
+fn the_frontier_interpolates_each_tensor_and_reads_its_upper_envelope() {
+    use lcia::adapters::NamedTensors;
+    use lcia::experiments::dema_study::frontier::interpolate;
+    use lcia::experiments::dema_study::report::frontier_old_at;
+    let dir = crate::pipeline::temp_dir("frontier");
+    let set = |name: &str, a: [f32; 2], p: f32| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut lora = NamedTensors::default();
+        lora.tensors
+            .insert("x.lora_A.weight".into(), (vec![2], a.to_vec()));
+        lora.write(&d.join("adapter_model.safetensors")).unwrap();
+        let mut projector = NamedTensors::default();
+        projector
+            .tensors
+            .insert("p.weight".into(), (vec![1], vec![p]));
+        projector
+            .write(&d.join("non_lora_trainables.safetensors"))
+            .unwrap();
+        for file in ["adapter_config.json", "lcia-checkpoint.json"] {
+            std::fs::write(d.join(file), "{}").unwrap();
+        }
+        d
+    };
+    let (start, end) = (set("start", [1.0, -2.0], 4.0), set("end", [3.0, 2.0], 4.0));
+    let out = dir.join("mixed");
+    std::fs::create_dir_all(&out).unwrap();
+    interpolate(&start, &end, 0.25, &out).unwrap();
+    let mixed = NamedTensors::read(&out.join("adapter_model.safetensors")).unwrap();
+    assert_eq!(mixed.tensors["x.lora_A.weight"].1, vec![2.5, 1.0]);
+    let projector = NamedTensors::read(&out.join("non_lora_trainables.safetensors")).unwrap();
+    assert_eq!(projector.tensors["p.weight"].1, vec![4.0]);
+    // A set without the other's tensor is refused, naming it.
+    let other = set("other", [0.0, 0.0], 4.0);
+    let mut lora = NamedTensors::default();
+    lora.tensors
+        .insert("y.lora_A.weight".into(), (vec![2], vec![0.0, 0.0]));
+    lora.write(&other.join("adapter_model.safetensors"))
+        .unwrap();
+    let err = interpolate(&start, &other, 0.5, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("x.lora_A.weight"), "{err}");
+
+    // (new, old) in ω order; the highest segment spanning x counts.
+    let curve = [(10.0, 0.0), (13.0, 0.0), (33.0, 0.0), (0.0, 27.0)];
+    let at = frontier_old_at(&curve, 10.0).unwrap();
+    assert!((at - 27.0 * 23.0 / 33.0).abs() < 1e-12, "{at}");
+    assert_eq!(frontier_old_at(&curve, 40.0), None);
+}

@@ -21,8 +21,9 @@ pub struct StudyArgs {
 pub enum StudyCommand {
     /// The demo's colour → shape → size chain in one forced group at LoRA r 128 (the 7B
     /// coefficient regime): no EMA, fixed EMAs, official DEMA in f32 and bf16, the paper form and
-    /// the size-normalised extension, against the interpolation frontier; 3 seeds (about 40
-    /// minutes on two cores; --quick: one seed, a few minutes).
+    /// the size-normalised extension, against the interpolation frontier; 3 seeds (--quick: one
+    /// seed, a few minutes). --easy-vqa: the same question on SmolLM2 + easy-VQA (colour query →
+    /// shape query, no EMA vs the official rule; needs scripts/fetch-assets.sh).
     Dema(DemaStudyArgs),
 }
 
@@ -39,22 +40,43 @@ pub struct DemaStudyArgs {
     /// Runs at a time (each on its own core).
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
+    /// The real-LM variant: SmolLM2-135M + easy-VQA (stage 0 and 1 are reused from --out).
+    #[arg(long, conflicts_with = "quick")]
+    pub easy_vqa: bool,
+    /// The asset cache filled by scripts/fetch-assets.sh (with --easy-vqa).
+    #[arg(long, default_value = "assets/cache")]
+    pub assets: PathBuf,
 }
 
 impl BackendTask for DemaStudyArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        use lcia::experiments::dema_study::{DemaStudySettings, run_dema_study};
+        use lcia::experiments::dema_study::{
+            DemaStudySettings, run_dema_study, run_easy_vqa_dema_study,
+        };
+        use lcia::experiments::demo::DemoSettings;
         anyhow::ensure!(self.jobs >= 1, "--jobs must be at least 1");
-        let default = match self.quick {
-            true => "runs/dema-study-quick",
-            false => "runs/dema-study",
+        let default = match (self.easy_vqa, self.quick) {
+            (true, _) => "runs/dema-study-easy-vqa",
+            (false, true) => "runs/dema-study-quick",
+            (false, false) => "runs/dema-study",
         };
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
-        let mut settings = DemaStudySettings::new(self.quick);
-        settings.jobs = self.jobs;
-        let report = run_dema_study::<AB>(&out, &settings, &device).context("DEMA study")?;
+        let report = match self.easy_vqa {
+            true => {
+                let mut settings = DemaStudySettings::easy_vqa();
+                settings.jobs = self.jobs;
+                run_easy_vqa_dema_study::<AB>(&self.assets, &out, &settings, &device)
+            }
+            false => {
+                let mut settings = DemaStudySettings::new(self.quick);
+                settings.jobs = self.jobs;
+                let demo = DemoSettings::new(self.quick);
+                run_dema_study::<AB>(&out, &demo, &settings, &device)
+            }
+        }
+        .context("DEMA study")?;
         Ok(format!(
             "{}\nInvariants checked: forced group honoured in every run, frontier endpoints equal the plain retrain's accuracies, bf16 EMA bit-equal to the torch reference.\nreport: {} (plot stability-plasticity.png, data dema-study.json), {:.0} s\n",
             report.markdown(),

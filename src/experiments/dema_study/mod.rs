@@ -33,8 +33,6 @@ pub const FRONTIER_OMEGAS: [f64; 7] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0];
 /// Sizes of a study run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemaStudySettings {
-    /// The demo's data, stage 1 and epochs.
-    pub demo: DemoSettings,
     /// Seeds (adapter initialisation and sample order).
     pub seeds: Vec<u64>,
     /// LoRA rank (and `lora_alpha` = 2·rank).
@@ -43,59 +41,116 @@ pub struct DemaStudySettings {
     pub methods: Vec<StudyMethod>,
     /// Runs at a time (each on its own thread and core).
     pub jobs: usize,
+    /// DEMA-SCALE's predicted median α of the official rule for this model at this rank.
+    pub prediction: (String, f64),
 }
 
 impl DemaStudySettings {
-    /// The full study (three seeds, 90 steps per task) or the `--quick` smoke run (one seed,
-    /// the demo's quick sizes).
+    /// The demo study: every method, three seeds (`--quick`: one).
     pub fn new(quick: bool) -> Self {
         Self {
-            demo: DemoSettings::new(quick),
             seeds: if quick { vec![0] } else { vec![0, 1, 2] },
             rank: 128,
             methods: StudyMethod::ALL.to_vec(),
             jobs: 2,
+            prediction: ("demo r 128".into(), report::PREDICTED_DEMO_R128_ALPHA),
+        }
+    }
+
+    /// The real-LM study: no EMA and the official rule (f32), one seed.
+    pub fn easy_vqa() -> Self {
+        Self {
+            seeds: vec![0],
+            rank: 128,
+            methods: vec![StudyMethod::NoEma, StudyMethod::OfficialF32],
+            jobs: 2,
+            prediction: ("SmolLM2 r 128".into(), report::PREDICTED_SMOLLM2_R128_ALPHA),
         }
     }
 }
 
-/// The run configuration of the study: the demo's, restricted to [`STUDY_TASKS`], all forced
-/// into [`STUDY_GROUP`], with LoRA r = `rank`, alpha = 2·rank and the projector frozen.
-pub fn study_config(
-    base: &Path,
-    bench: &super::demo::data::SyntheticBenchmark,
-    settings: &DemaStudySettings,
-) -> RunConfig {
-    let mut config = base_config(base, bench, &settings.demo);
-    config.lora.r = settings.rank;
-    config.lora.alpha = 2.0 * settings.rank as f64;
+/// `config` narrowed to the tasks named in `tasks`, all forced into [`STUDY_GROUP`], with LoRA
+/// r = `rank`, alpha = 2·rank and the projector frozen.
+fn narrow(mut config: RunConfig, tasks: &[&str], rank: usize) -> RunConfig {
+    config.lora.r = rank;
+    config.lora.alpha = 2.0 * rank as f64;
     config.model.freeze_projector = true;
-    config
-        .tasks
-        .retain(|t| STUDY_TASKS.contains(&t.name.as_str()));
+    config.tasks.retain(|t| tasks.contains(&t.name.as_str()));
     for task in &mut config.tasks {
         task.group = Some(STUDY_GROUP.to_string());
     }
     config
 }
 
-/// Runs the whole study into `out` (data, stage 1, every method and seed, the frontier, the
+/// The run configuration of the demo study: the demo's, restricted to [`STUDY_TASKS`] in one
+/// forced group, LoRA r = `rank`, the projector frozen.
+pub fn study_config(
+    base: &Path,
+    bench: &super::demo::data::SyntheticBenchmark,
+    demo: &DemoSettings,
+    settings: &DemaStudySettings,
+) -> RunConfig {
+    narrow(base_config(base, bench, demo), &STUDY_TASKS, settings.rank)
+}
+
+/// Runs the demo study into `out` (data, stage 1, every method and seed, the frontier, the
 /// invariant checks, `dema-study.md`, `dema-study.json` and `stability-plasticity.png`);
 /// finished runs are reused when it is run again.
 pub fn run_dema_study<B: AutodiffBackend>(
     out: &Path,
+    demo: &DemoSettings,
     settings: &DemaStudySettings,
     device: &B::Device,
 ) -> crate::Result<StudyReport> {
     let started = Instant::now();
     runs::check_bf16_reference::<B::InnerBackend>(device)?;
-    let bench = generate(&out.join("data"), &settings.demo.data)?;
+    let bench = generate(&out.join("data"), &demo.data)?;
     let base = out.join("base");
-    stage1::<B>(&base, &bench, &settings.demo, device)?;
-    let config = study_config(&base, &bench, settings);
+    stage1::<B>(&base, &bench, demo, device)?;
+    let config = study_config(&base, &bench, demo, settings);
+    study::<B>(out, &config, settings, started, device)
+}
+
+/// The easy-VQA tasks of the real-LM study: the colour query, then the shape query.
+pub const EASY_VQA_TASKS: [&str; 2] = ["colour", "shape"];
+/// Optimizer steps per task of the real-LM study (batch 8, four epochs of 240 questions, cut).
+pub const EASY_VQA_STEPS: usize = 100;
+
+/// The real-LM study: SmolLM2-135M + easy-VQA (stage 0 and 1 as `lcia easy-vqa`, reused from
+/// `out`), colour query → shape query forced into one group, LoRA r 128, [`EASY_VQA_STEPS`]
+/// steps per task, the projector frozen; no EMA against the official rule and the frontier.
+pub fn run_easy_vqa_dema_study<B: AutodiffBackend>(
+    cache: &Path,
+    out: &Path,
+    settings: &DemaStudySettings,
+    device: &B::Device,
+) -> crate::Result<StudyReport> {
+    use super::easy_vqa::{EasyVqaSettings, prepare_base, run_config};
+    let started = Instant::now();
+    let mut easy = EasyVqaSettings::new(false);
+    easy.task_epochs = 4;
+    let bench = prepare_base::<B>(cache, out, &easy, device)?;
+    let mut config = narrow(
+        run_config(&out.join("base"), &bench, &easy),
+        &EASY_VQA_TASKS,
+        settings.rank,
+    );
+    config.train.max_steps = Some(EASY_VQA_STEPS);
+    study::<B>(out, &config, settings, started, device)
+}
+
+/// The runs, the invariants, the frontier of every seed and the report, for any configuration
+/// whose tasks share one forced group.
+fn study<B: AutodiffBackend>(
+    out: &Path,
+    config: &RunConfig,
+    settings: &DemaStudySettings,
+    started: Instant,
+    device: &B::Device,
+) -> crate::Result<StudyReport> {
     let config_path = out.join("study.toml");
-    let results = runs::run_all::<B>(out, &config_path, &config, settings, device)?;
-    runs::check_forced_groups(&results)?;
+    let results = runs::run_all::<B>(out, &config_path, config, settings, device)?;
+    runs::check_forced_groups(&results, config.tasks.len())?;
     let mut points = Vec::new();
     for seed in &settings.seeds {
         let plain = results
@@ -104,7 +159,7 @@ pub fn run_dema_study<B: AutodiffBackend>(
             .ok_or_else(|| crate::Error::run(out, "the study needs the no-EMA run"))?;
         let seed_points = frontier::frontier::<B::InnerBackend>(
             &config_path,
-            &config,
+            config,
             plain,
             &FRONTIER_OMEGAS,
             &out.join("frontier"),

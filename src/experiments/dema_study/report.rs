@@ -17,6 +17,8 @@ use super::{DemaStudySettings, FRONTIER_OMEGAS};
 pub const PREDICTED_7B_ALPHA: f64 = 1.2e-3;
 /// DEMA-SCALE §3.2: the same prediction for the demo model at r 128 (2.5·10⁻³).
 pub const PREDICTED_DEMO_R128_ALPHA: f64 = 2.5e-3;
+/// DEMA-SCALE §3.2: the same prediction for SmolLM2-135M at r 128, 100 steps (2.8·10⁻³).
+pub const PREDICTED_SMOLLM2_R128_ALPHA: f64 = 2.8e-3;
 
 /// Mean and sample standard deviation (0 for a single value).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -76,6 +78,10 @@ pub struct MethodRow {
 /// Everything the study measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StudyReport {
+    /// The task chain (the first is the old task of the frontier, the second the new one).
+    pub tasks: Vec<String>,
+    /// DEMA-SCALE's prediction of the official median α for this setup: what and value.
+    pub prediction: (String, f64),
     /// Seeds.
     pub seeds: Vec<u64>,
     /// Steps per task of the first run.
@@ -178,6 +184,11 @@ impl StudyReport {
             .and_then(|m| m.finished.first().map(|t| t.steps))
             .unwrap_or(0);
         Self {
+            tasks: runs
+                .first()
+                .map(|r| r.matrix.tasks.clone())
+                .unwrap_or_default(),
+            prediction: settings.prediction.clone(),
             seeds: settings.seeds.clone(),
             steps_per_task,
             methods,
@@ -188,6 +199,10 @@ impl StudyReport {
         }
     }
 
+    fn task(&self, i: usize) -> &str {
+        self.tasks.get(i).map_or("?", String::as_str)
+    }
+
     /// The tables as markdown.
     pub fn markdown(&self) -> String {
         let pm = |s: Spread| format!("{:.1} ± {:.1}", s.mean, s.sd);
@@ -195,11 +210,17 @@ impl StudyReport {
             |s: Option<Spread>| s.map_or("-".into(), |s| format!("{:.2e} ± {:.1e}", s.mean, s.sd));
         let share =
             |s: Option<Spread>| s.map_or("-".into(), |s| format!("{:.3} ± {:.3}", s.mean, s.sd));
+        let (old, new) = (self.task(0), self.task(1));
         let mut out = format!(
-            "Seeds {:?}, {} optimizer steps per task. Old = colour, new = shape, accuracy (%) right after the shape task (the first retrain); Avg.ACC and Forgetting after colour → shape → size. α, κ and EMA moved: mean over the two retrained tasks of each task's median.\n\n",
-            self.seeds, self.steps_per_task
+            "Seeds {:?}, {} optimizer steps per task. Old = {old}, new = {new}: accuracy (%) right after the {new} task (the first retrain). Avg.ACC and Forgetting after {}. α, κ and EMA moved: mean over the retrained tasks of each task's median.\n\n",
+            self.seeds,
+            self.steps_per_task,
+            self.tasks.join(" → ")
         );
-        out.push_str("| method | old (colour) | new (shape) | Avg.ACC | Forgetting | median α | median κ | EMA moved | vs frontier |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        let _ = writeln!(
+            out,
+            "| method | old ({old}) | new ({new}) | Avg.ACC | Forgetting | median α | median κ | EMA moved | vs frontier |\n|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for m in &self.methods {
             let name = match m.beta {
                 Some(beta) if m.method == StudyMethod::FixedMatched => {
@@ -220,7 +241,10 @@ impl StudyReport {
                 m.verdict
             );
         }
-        out.push_str("\nInterpolation frontier θ(ω) = ω·θ_start + (1 − ω)·θ_end of the plain retrain (shape task):\n\n| ω | old (colour) | new (shape) |\n|---:|---:|---:|\n");
+        let _ = write!(
+            out,
+            "\nInterpolation frontier θ(ω) = ω·θ_start + (1 − ω)·θ_end of the plain retrain ({new} task):\n\n| ω | old ({old}) | new ({new}) |\n|---:|---:|---:|\n"
+        );
         for (omega, old, new) in &self.frontier {
             let _ = writeln!(out, "| {omega:.2} | {} | {} |", pm(*old), pm(*new));
         }
@@ -231,17 +255,19 @@ impl StudyReport {
             .and_then(|m| m.median_dynamic_alpha)
         {
             let factor = |p: f64| official.mean.max(p) / official.mean.min(p);
+            let within = |p: f64| match factor(p) <= 3.0 {
+                true => "within a factor 3",
+                false => "NOT within a factor 3",
+            };
+            let (what, predicted) = (&self.prediction.0, self.prediction.1);
             let _ = write!(
                 out,
-                "\nOfficial rule (f32), median dynamic α {:.2e}: {:.1}× from the 7B prediction {PREDICTED_7B_ALPHA:.1e} ({}), {:.1}× from the demo r 128 prediction {PREDICTED_DEMO_R128_ALPHA:.1e} (DEMA-SCALE §2-3).\n",
+                "\nOfficial rule (f32), median dynamic α {:.2e}: {:.1}× from the 7B prediction {PREDICTED_7B_ALPHA:.1e} ({}), {:.1}× from the {what} prediction {predicted:.1e} ({}) (DEMA-SCALE §2-3).\n",
                 official.mean,
                 factor(PREDICTED_7B_ALPHA),
-                if factor(PREDICTED_7B_ALPHA) <= 3.0 {
-                    "within a factor 3"
-                } else {
-                    "NOT within a factor 3"
-                },
-                factor(PREDICTED_DEMO_R128_ALPHA),
+                within(PREDICTED_7B_ALPHA),
+                factor(predicted),
+                within(predicted),
             );
         }
         out
@@ -270,12 +296,13 @@ impl StudyReport {
                 (name, (m.new.mean, m.old.mean), (m.new.sd, m.old.sd))
             })
             .collect();
+        let (old, new) = (self.task(0), self.task(1));
         crate::eval::plot::tradeoff_chart(
             &out.join("stability-plasticity.png"),
-            "After the first retrained task (colour → shape), mean ± sd over seeds",
+            &format!("After the first retrained task ({old} → {new}), mean ± sd over seeds"),
             (
-                "new-task accuracy: shape (%)",
-                "old-task accuracy: colour (%)",
+                &format!("new-task accuracy: {new} (%)"),
+                &format!("old-task accuracy: {old} (%)"),
             ),
             ("interpolation frontier", &line),
             &points,

@@ -234,14 +234,14 @@ pub fn run_all<B: AutodiffBackend>(
 /// Invariant: every run opened the one forced group at the first task and retrained it at
 /// every later task (the codebook alone would have decided the same here, so this checks the
 /// forcing is honoured, not that it differs).
-pub fn check_forced_groups(results: &[RunResult]) -> crate::Result<()> {
+pub fn check_forced_groups(results: &[RunResult], tasks: usize) -> crate::Result<()> {
     for r in results {
         let ok = r.decisions.iter().enumerate().all(|(i, d)| match (i, d) {
             (0, Decision::Expand { group: 0, .. }) => true,
             (_, Decision::Retrain { group: 0, .. }) => i > 0,
             _ => false,
         });
-        if !ok || r.decisions.len() != super::STUDY_TASKS.len() {
+        if !ok || r.decisions.len() != tasks {
             return Err(crate::Error::run(
                 &r.run_dir,
                 format!("forced group not honoured: {:?}", r.decisions),

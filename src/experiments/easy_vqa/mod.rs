@@ -260,17 +260,7 @@ pub fn run_easy_vqa<B: AutodiffBackend>(
     device: &B::Device,
 ) -> crate::Result<Vec<MethodResult>> {
     let started = Instant::now();
-    let lm = import_lm(cache)?;
-    let data = data_dir(cache);
-    let bench = prepare(&data, &out.join("data"), &settings.data)?;
-    stage0::<B>(&lm, &data, &out.join("stage0"), &settings.stage0, device)?;
-    stage1::<B>(
-        &out.join("stage0"),
-        &out.join("base"),
-        &bench,
-        settings,
-        device,
-    )?;
+    let bench = prepare_base::<B>(cache, out, settings, device)?;
     let config = run_config(&out.join("base"), &bench, settings);
     let results = compare_methods::<B>(
         out,
@@ -289,6 +279,29 @@ pub fn run_easy_vqa<B: AutodiffBackend>(
         started.elapsed().as_secs_f64()
     );
     Ok(results)
+}
+
+/// Everything before the continual tasks, into `out`: the LM imported from the cache, the task
+/// split (`out/data`), stage 0 (`out/stage0`) and stage 1 (`out/base`); finished stages are
+/// reused.
+pub fn prepare_base<B: AutodiffBackend>(
+    cache: &Path,
+    out: &Path,
+    settings: &EasyVqaSettings,
+    device: &B::Device,
+) -> crate::Result<SyntheticBenchmark> {
+    let lm = import_lm(cache)?;
+    let data = data_dir(cache);
+    let bench = prepare(&data, &out.join("data"), &settings.data)?;
+    stage0::<B>(&lm, &data, &out.join("stage0"), &settings.stage0, device)?;
+    stage1::<B>(
+        &out.join("stage0"),
+        &out.join("base"),
+        &bench,
+        settings,
+        device,
+    )?;
+    Ok(bench)
 }
 
 /// Per task of each run with the balanced EMA: the group decision and the coefficient
