@@ -46,6 +46,13 @@ pub struct DemaStudyArgs {
     /// The asset cache filled by scripts/fetch-assets.sh (with --easy-vqa).
     #[arg(long, default_value = "assets/cache")]
     pub assets: PathBuf,
+    /// The chain of demo tasks, in order (default colour,position; the first two span the
+    /// frontier), e.g. colour,shape,size.
+    #[arg(long, value_delimiter = ',', conflicts_with = "easy_vqa")]
+    pub tasks: Option<Vec<String>>,
+    /// The adapters' learning rate of the demo study (default 1e-3).
+    #[arg(long, conflicts_with = "easy_vqa")]
+    pub lr_lora: Option<f64>,
 }
 
 impl BackendTask for DemaStudyArgs {
@@ -72,6 +79,13 @@ impl BackendTask for DemaStudyArgs {
             false => {
                 let mut settings = DemaStudySettings::new(self.quick);
                 settings.jobs = self.jobs;
+                if let Some(tasks) = self.tasks {
+                    settings.tasks = tasks;
+                }
+                if let Some(lr) = self.lr_lora {
+                    anyhow::ensure!(lr.is_finite() && lr > 0.0, "--lr-lora must be > 0");
+                    settings.lr_lora = Some(lr);
+                }
                 let demo = DemoSettings::new(self.quick);
                 run_dema_study::<AB>(&out, &demo, &settings, &device)
             }
