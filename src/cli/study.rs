@@ -19,11 +19,12 @@ pub struct StudyArgs {
 /// The studies.
 #[derive(Debug, Subcommand)]
 pub enum StudyCommand {
-    /// The demo's colour → shape → size chain in one forced group at LoRA r 128 (the 7B
-    /// coefficient regime): no EMA, fixed EMAs, official DEMA in f32 and bf16, the paper form and
-    /// the size-normalised extension, against the interpolation frontier; 3 seeds (--quick: one
-    /// seed, a few minutes). --easy-vqa: the same question on SmolLM2 + easy-VQA (colour query →
-    /// shape query, no EMA vs the official rule; needs scripts/fetch-assets.sh).
+    /// The demo's colour → position chain (--tasks to choose another) in one forced group at
+    /// LoRA r 128 (per-tensor N·lr near the 7B coefficient regime): no EMA, fixed EMAs, official
+    /// DEMA in f32 and bf16, the paper form and the size-normalised extension, against the
+    /// weight-interpolation frontier; 3 seeds (--quick: one seed, a few minutes). --easy-vqa: the
+    /// same question on SmolLM2 + easy-VQA (colour query → shape query, no EMA vs the official
+    /// rule; needs scripts/fetch-assets.sh).
     Dema(DemaStudyArgs),
 }
 

@@ -1,11 +1,11 @@
-//! `lcia study dema`: the balanced EMA in its operating regime (DEMA-SCALE §3.2, design A).
-//! The demo's shared-instruction chain colour → shape → size in ONE forced group, LoRA r 128 /
-//! alpha 256 (full rank at hidden 128, so per-tensor N·lr matches LLaVA-1.5-7B's order of
-//! magnitude), the projector frozen (a deviation from LCIA, which trains it: at this size the
-//! projector would sit in the small-model regime), seeds over the adapters' initialisation and
-//! the sample order. Every method runs the same sequence; the interpolation frontier between the
-//! plain retrain's start and end weights is the control that tells retention from
-//! not-learning.
+//! `lcia study dema`: the balanced EMA near its 7B operating regime (DEMA-SCALE §3.2,
+//! design A). A chain of demo tasks (default colour → position) forced into ONE parameter set,
+//! LoRA r 128 / alpha 256 (full rank at hidden 128, so per-tensor N·lr approaches LLaVA-1.5-7B's
+//! order of magnitude), the projector frozen (a deviation from LCIA, which trains it: at this
+//! size the projector would sit in the small-model regime), seeds over the adapters'
+//! initialisation and the sample order. Every method runs the same chain; the interpolation
+//! frontier between the plain retrain's start and end weights is the control that tells
+//! retention from not-learning. The real-LM variant runs SmolLM2 + easy-VQA the same way.
 
 pub mod frontier;
 pub mod report;
