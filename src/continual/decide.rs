@@ -50,20 +50,17 @@ pub fn decide(
     if codebook.groups.is_empty() {
         codebook.groups.push(Vec::new());
     }
-    for instruction in instructions {
-        if !codebook.groups[0].contains(instruction) {
-            codebook.groups[0].push(instruction.clone());
-        }
-    }
+    let shared = Decision::Retrain {
+        group: 0,
+        similarity: 1.0,
+    };
+    codebook.record(shared, instructions);
     match index {
         0 => Decision::Expand {
             group: 0,
             best_similarity: None,
         },
-        _ => Decision::Retrain {
-            group: 0,
-            similarity: 1.0,
-        },
+        _ => shared,
     }
 }
 

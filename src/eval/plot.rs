@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -118,6 +119,32 @@ fn draw_heatmap(tmp: &Path, matrix: &AccuracyMatrix) -> Result<(), String> {
     Ok(())
 }
 
+/// The chart every line plot shares: a white canvas, the title, and a mesh with labelled axes
+/// over the given x and y ranges.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String>
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
 /// One line per named series of `(x, y)` points.
 pub fn line_chart(
     path: &Path,
@@ -149,20 +176,8 @@ fn draw_lines(
     let pad = ((y_max - y_min) * 0.05).max(1e-6);
     {
         let root = BitMapBackend::new(tmp, (900, 500)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let ranges = (0.0..x_max, (y_min - pad)..(y_max + pad));
+        let mut chart = axes(&root, title, (x_label, y_label), ranges)?;
         for (k, (name, data)) in series.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
             chart
@@ -199,20 +214,7 @@ pub fn tradeoff_chart(
 ) -> crate::Result<()> {
     draw_png(path, |tmp| {
         let root = BitMapBackend::new(tmp, (900, 700)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-2.0..102.0, -2.0..102.0)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&root, title, (x_label, y_label), (-2.0..102.0, -2.0..102.0))?;
         let grey = RGBColor(90, 90, 90);
         let (name, data) = line;
         chart

@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::demo::data::SyntheticBenchmark;
+use super::parallel::in_parallel;
 use crate::continual::checkpoint_eval::evaluate_checkpoint;
 use crate::continual::config::{EmaChoice, MethodSection, RunConfig, TaskEntry};
 use crate::continual::{RunDir, RunOptions, run};
@@ -76,38 +77,15 @@ pub fn compare_methods<B: AutodiffBackend>(
     device: &B::Device,
 ) -> crate::Result<Vec<MethodResult>> {
     let config_path = out.join("comparison.toml");
-    let total = methods.len() + 1;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<Slot> = (0..total).map(|_| std::sync::Mutex::new(None)).collect();
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if i >= total {
-                break;
-            }
-            let result = match methods.get(i) {
-                Some((name, method)) => {
-                    one_method::<B>(out, &config_path, config, name, method, device)
-                }
-                None => multitask::<B>(out, config, bench, device),
-            };
-            *slots[i]
-                .lock()
-                .expect("no worker panics while holding a slot") = Some(result);
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, total) {
-            scope.spawn(work);
-        }
+    let indices: Vec<usize> = (0..=methods.len()).collect();
+    let done = in_parallel(jobs, &indices, |&i| match methods.get(i) {
+        Some((name, method)) => one_method::<B>(out, &config_path, config, name, method, device),
+        None => multitask::<B>(out, config, bench, device),
     });
     let mut results = Vec::new();
     let mut curves = Vec::new();
-    for slot in slots {
-        let done = slot
-            .into_inner()
-            .expect("no worker panics while holding a slot");
-        let (result, curve) = done.expect("every job ran")?;
+    for job in done {
+        let (result, curve) = job?;
         curves.push((result.method.clone(), curve));
         results.push(result);
     }
@@ -147,8 +125,6 @@ pub fn compare_methods<B: AutodiffBackend>(
 
 /// Mean accuracy on the tasks seen so far, after each task.
 type Curve = Vec<(f64, f64)>;
-/// Where a worker leaves one job's outcome.
-type Slot = std::sync::Mutex<Option<crate::Result<(MethodResult, Curve)>>>;
 
 fn one_method<B: AutodiffBackend>(
     out: &Path,

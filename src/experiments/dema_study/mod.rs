@@ -136,7 +136,6 @@ pub fn run_dema_study<B: AutodiffBackend>(
     device: &B::Device,
 ) -> crate::Result<StudyReport> {
     let started = Instant::now();
-    runs::check_bf16_reference::<B::InnerBackend>(device)?;
     let bench = generate(&out.join("data"), &demo.data)?;
     let base = out.join("base");
     stage1::<B>(&base, &bench, demo, device)?;
@@ -177,6 +176,7 @@ fn study<B: AutodiffBackend>(
     started: Instant,
     device: &B::Device,
 ) -> crate::Result<StudyReport> {
+    runs::check_bf16_reference::<B::InnerBackend>(device)?;
     let config_path = out.join("study.toml");
     let results = runs::run_all::<B>(out, &config_path, config, settings, device)?;
     runs::check_forced_groups(&results, config.tasks.len())?;

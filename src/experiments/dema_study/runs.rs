@@ -2,8 +2,6 @@
 //! fixed EMA matched to DEMA's median α, and the checks that the runs did what the study says.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -13,6 +11,7 @@ use crate::continual::config::{EmaChoice, EmaWhen, MethodSection, RunConfig};
 use crate::continual::{RunDir, RunOptions, run};
 use crate::dema::{DemaConfig, DemaRegime, DemaState, EmaDtype};
 use crate::eval::AccuracyMatrix;
+use crate::experiments::parallel::in_parallel;
 use crate::routing::Decision;
 
 /// A method of the study.
@@ -159,32 +158,6 @@ fn run_one<B: AutodiffBackend>(
     })
 }
 
-/// Runs `jobs` of `work` at a time on their own threads, keeping the input order.
-fn pool<T: Send, J: Sync>(jobs: usize, work: &[J], f: impl Fn(&J) -> T + Sync) -> Vec<T> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<T>>> = work.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, work.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = work.get(i) else { break };
-                    let value = f(job);
-                    *slots[i].lock().expect("no worker panics holding a slot") = Some(value);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .expect("no poisoned slot")
-                .expect("every job ran")
-        })
-        .collect()
-}
-
 /// Every method and seed; the matched fixed EMA after the official f32 run of its seed (β = 1 −
 /// the mean over the retrained tasks of the median α).
 pub fn run_all<B: AutodiffBackend>(
@@ -203,7 +176,7 @@ pub fn run_all<B: AutodiffBackend>(
         first.extend(settings.seeds.iter().map(|&seed| (method, seed)));
     }
     let mut results = Vec::new();
-    for result in pool(settings.jobs, &first, |&(m, s)| {
+    for result in in_parallel(settings.jobs, &first, |&(m, s)| {
         run_one::<B>(ctx, m, s, 0.99, device)
     }) {
         results.push(result?);
@@ -220,7 +193,7 @@ pub fn run_all<B: AutodiffBackend>(
             })?;
             matched.push((seed, 1.0 - alpha));
         }
-        for result in pool(settings.jobs, &matched, |&(seed, beta)| {
+        for result in in_parallel(settings.jobs, &matched, |&(seed, beta)| {
             run_one::<B>(ctx, StudyMethod::FixedMatched, seed, beta, device)
         }) {
             results.push(result?);
