@@ -3,7 +3,7 @@
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use lcia::adapters::{LoraConfig, PeftConfig};
+use lcia::adapters::{AdapterNaming, LoraConfig, PeftConfig};
 use lcia::model::llama::LLAMA_LORA_TARGETS;
 use lcia::model::{Llava, Trainable, load_llama, load_llava};
 
@@ -117,25 +117,35 @@ fn parameter_set_round_trips_bit_exactly_and_merging_keeps_the_logits() {
     let trained = train(lora_llava::<AB>(), 3).valid();
     let b = values(&first_lora_b(&trained));
     assert!(b.iter().any(|v| *v != 0.0), "training left B at zero");
-    let dir = scratch("roundtrip");
     let config = PeftConfig::new(&lora_config(), &LLAMA_LORA_TARGETS);
-    trained.save_parameter_set(&dir, &config).unwrap();
-    for file in [
-        "adapter_config.json",
-        "adapter_model.safetensors",
-        "non_lora_trainables.safetensors",
+    let mut loaded = None;
+    for (naming, files) in [
+        (
+            AdapterNaming::Llava,
+            &["non_lora_trainables.safetensors"][..],
+        ),
+        (AdapterNaming::LlavaHf, &[][..]),
     ] {
-        assert!(dir.join(file).exists(), "{file}");
+        let dir = scratch(&format!("roundtrip-{}", naming.as_str()));
+        trained.save_parameter_set(&dir, &config, naming).unwrap();
+        for file in ["adapter_config.json", "adapter_model.safetensors"]
+            .iter()
+            .chain(files)
+        {
+            assert!(dir.join(file).exists(), "{file}");
+        }
+        let back = load_llava::<B>(&fixture(LLAVA), &Default::default())
+            .unwrap()
+            .load_parameter_set(&dir)
+            .unwrap();
+        let (a, b) = (snapshot(&trained), snapshot(&back));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (name, v) in &a {
+            assert_eq!(v, &b[name], "{name} differs after save/load ({naming:?})");
+        }
+        loaded = Some(back);
     }
-    let loaded = load_llava::<B>(&fixture(LLAVA), &Default::default())
-        .unwrap()
-        .load_parameter_set(&dir)
-        .unwrap();
-    let (a, b) = (snapshot(&trained), snapshot(&loaded));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (name, v) in &a {
-        assert_eq!(v, &b[name], "{name} differs after save/load");
-    }
+    let loaded = loaded.unwrap();
 
     let lm = loaded.language_model;
     let unmerged = values(&lm.forward(ids()));

@@ -198,7 +198,6 @@ fn three_task_run_writes_reports_and_resume_reproduces_it() {
         "plots/loss.png",
         "plots/alpha.png",
         "checkpoints/03-option/adapter_model.safetensors",
-        "checkpoints/03-option/non_lora_trainables.safetensors",
         "tasks/02-bright/alpha_trace.csv",
         "tasks/03-option/predictions/colour.jsonl",
         "tasks/03-option/routing/option.jsonl",
@@ -234,10 +233,7 @@ fn three_task_run_writes_reports_and_resume_reproduces_it() {
         "resume must reproduce the uninterrupted matrix exactly"
     );
     for ckpt in ["checkpoints/02-bright", "checkpoints/03-option"] {
-        for file in [
-            "adapter_model.safetensors",
-            "non_lora_trainables.safetensors",
-        ] {
+        for file in ["adapter_model.safetensors", "adapter_config.json"] {
             let a = std::fs::read(dir.join("full").join(ckpt).join(file)).unwrap();
             let b = std::fs::read(part.join(ckpt).join(file)).unwrap();
             assert!(a == b, "{ckpt}/{file} differs after resume");

@@ -285,16 +285,20 @@ fn prompts_longer_than_the_context_are_cut_or_refused() {
 #[test]
 fn a_checkpoint_with_non_finite_weights_is_named() {
     use lcia::adapters::NamedTensors;
-    use lcia::adapters::io::{NON_LORA_TRAINABLES, check_finite_parameter_set};
+    use lcia::adapters::io::{ADAPTER_WEIGHTS, check_finite_parameter_set};
     let (dir, config) = setup("nan-checkpoint", &[]);
     let out = dir.join("out");
     run_config(&config, &out, &first_task_only()).unwrap();
     let run = RunDir::new(&out);
     let checkpoint = run.resolve(&run.checkpoint_name(0, "colour"));
     check_finite_parameter_set(&checkpoint).unwrap();
-    let file = checkpoint.join(NON_LORA_TRAINABLES);
+    let file = checkpoint.join(ADAPTER_WEIGHTS);
     let mut named = NamedTensors::read(&file).unwrap();
-    let (name, (_, values)) = named.tensors.iter_mut().next().unwrap();
+    let (name, (_, values)) = named
+        .tensors
+        .iter_mut()
+        .find(|(k, _)| k.contains("multi_modal_projector"))
+        .unwrap();
     let name = name.clone();
     values[0] = f32::NAN;
     values[1] = f32::INFINITY;
@@ -303,7 +307,7 @@ fn a_checkpoint_with_non_finite_weights_is_named() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(NON_LORA_TRAINABLES)
+        err.contains(ADAPTER_WEIGHTS)
             && err.contains(&format!("tensor '{name}' holds 2 NaN or infinite values")),
         "{err}"
     );

@@ -71,7 +71,11 @@ fn forced_groups_per_task_training_and_a_frozen_projector_are_honoured() {
     // The projector never moved.
     let run = RunDir::new(&out);
     let projector = |dir: std::path::PathBuf| {
-        std::fs::read(dir.join("non_lora_trainables.safetensors")).unwrap()
+        let file = dir.join("adapter_model.safetensors");
+        let mut named = lcia::adapters::NamedTensors::read(&file).unwrap();
+        named.tensors.retain(|k, _| k.contains("multi_modal_projector"));
+        assert_eq!(named.tensors.len(), 4, "{}", file.display());
+        named
     };
     let initial = projector(run.initial());
     for r in &manifest.finished {

@@ -14,6 +14,7 @@ mod layout;
 mod loading;
 mod model;
 mod parsers;
+mod peft_files;
 mod pipeline;
 mod pipeline_errors;
 mod routing;

@@ -101,7 +101,9 @@ impl BackendTask for TinyStep {
         out.projector_ema = host(ema.ema_of(&id).unwrap().clone());
         let peft = lcia::adapters::PeftConfig::new(&lora, &["q_proj", "v_proj"]);
         let valid = model.valid();
-        valid.save_parameter_set(&self.dir, &peft).unwrap();
+        valid
+            .save_parameter_set(&self.dir, &peft, lcia::adapters::AdapterNaming::default())
+            .unwrap();
         let lora_a = |m: &Llava<AB::InnerBackend>| {
             host(
                 m.language_model.model.layers[1]

@@ -4,13 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::AdapterError;
+pub use super::peft_config::PeftConfig;
 use burn::prelude::*;
 use burn::tensor::{bf16, f16};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
-use serde::{Deserialize, Serialize};
-
-use super::AdapterError;
-use super::lora::LoraConfig;
 
 /// File names of a saved parameter set.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -18,71 +16,6 @@ pub const ADAPTER_CONFIG: &str = "adapter_config.json";
 pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 /// The projector (and any other non-LoRA trainables), LLaVA key names.
 pub const NON_LORA_TRAINABLES: &str = "non_lora_trainables.safetensors";
-
-/// `adapter_config.json` as PEFT writes it (the fields PEFT needs to load it back).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeftConfig {
-    /// Always `"LORA"`.
-    #[serde(default = "lora")]
-    pub peft_type: String,
-    /// `"CAUSAL_LM"`.
-    #[serde(default = "causal_lm")]
-    pub task_type: String,
-    /// Rank.
-    pub r: usize,
-    /// Scaling numerator.
-    pub lora_alpha: f64,
-    /// Adapter input dropout.
-    #[serde(default)]
-    pub lora_dropout: f64,
-    /// Names of the adapted modules.
-    pub target_modules: Vec<String>,
-    /// `"none"`: no bias is trained.
-    #[serde(default = "none")]
-    pub bias: String,
-    /// PEFT's flag for `[in, out]` weight layouts; always false for Llama.
-    #[serde(default)]
-    pub fan_in_fan_out: bool,
-    /// Whether the adapter was saved for inference.
-    #[serde(default)]
-    pub inference_mode: bool,
-    /// The base model the adapter belongs to, if known.
-    #[serde(default)]
-    pub base_model_name_or_path: Option<String>,
-}
-
-fn lora() -> String {
-    "LORA".into()
-}
-fn causal_lm() -> String {
-    "CAUSAL_LM".into()
-}
-fn none() -> String {
-    "none".into()
-}
-
-impl PeftConfig {
-    /// The PEFT config of adapters built with `config` on `targets`.
-    pub fn new(config: &LoraConfig, targets: &[&str]) -> Self {
-        Self {
-            peft_type: lora(),
-            task_type: causal_lm(),
-            r: config.r,
-            lora_alpha: config.lora_alpha,
-            lora_dropout: config.lora_dropout,
-            target_modules: targets.iter().map(|t| t.to_string()).collect(),
-            bias: none(),
-            fan_in_fan_out: false,
-            inference_mode: true,
-            base_model_name_or_path: None,
-        }
-    }
-
-    /// The adapter settings.
-    pub fn lora_config(&self) -> LoraConfig {
-        LoraConfig::new(self.r, self.lora_alpha).with_lora_dropout(self.lora_dropout)
-    }
-}
 
 /// Named tensors in PyTorch layout, ready for a safetensors file.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -140,7 +73,11 @@ impl NamedTensors {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| AdapterError::file(file, e.to_string()))?;
-        let data = safetensors::tensor::serialize(views, None)
+        // PEFT's and transformers' own metadata (transformers refuses other formats)
+        let metadata = [("format".to_string(), "pt".to_string())]
+            .into_iter()
+            .collect();
+        let data = safetensors::tensor::serialize(views, Some(metadata))
             .map_err(|e| AdapterError::file(file, e.to_string()))?;
         crate::io::write_atomic(file, &data).map_err(|e| AdapterError::file(file, e.to_string()))
     }
@@ -198,12 +135,7 @@ pub fn read_peft_config(dir: &Path) -> Result<PeftConfig, AdapterError> {
     let file = dir.join(ADAPTER_CONFIG);
     let config: PeftConfig =
         crate::io::read_json(&file).map_err(|e| AdapterError::file(&file, e.to_string()))?;
-    if config.peft_type != "LORA" {
-        return Err(AdapterError::file(
-            &file,
-            format!("peft_type '{}' is not LORA", config.peft_type),
-        ));
-    }
+    config.check().map_err(|e| AdapterError::file(&file, e))?;
     Ok(config)
 }
 

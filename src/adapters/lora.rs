@@ -16,12 +16,19 @@ pub struct LoraConfig {
     /// Dropout on the adapter's input (0.05 in LCIA).
     #[config(default = 0.05)]
     pub lora_dropout: f64,
+    /// rsLoRA (Kalajdzievski 2023): scale by `lora_alpha / √r` instead of `lora_alpha / r`.
+    #[config(default = false)]
+    pub use_rslora: bool,
 }
 
 impl LoraConfig {
-    /// `lora_alpha / r`.
+    /// `lora_alpha / r`, or `lora_alpha / √r` with rsLoRA.
     pub fn scaling(&self) -> f64 {
-        self.lora_alpha / self.r as f64
+        if self.use_rslora {
+            self.lora_alpha / (self.r as f64).sqrt()
+        } else {
+            self.lora_alpha / self.r as f64
+        }
     }
 }
 

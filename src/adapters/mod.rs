@@ -4,9 +4,13 @@
 mod error;
 pub mod io;
 pub mod lora;
+pub mod naming;
+pub mod peft_config;
 pub mod sets;
 
 pub use error::AdapterError;
-pub use io::{NamedTensors, PeftConfig};
+pub use io::NamedTensors;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear};
+pub use naming::AdapterNaming;
+pub use peft_config::{PeftConfig, TargetModules};
 pub use sets::{ExpandInit, ParameterSets, SetSelector, SetWeights};

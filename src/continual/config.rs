@@ -29,6 +29,15 @@ pub struct ModelSection {
     /// Keep the projector frozen too (only the adapters train; LCIA trains the projector).
     #[serde(default, skip_serializing_if = "is_false")]
     pub freeze_projector: bool,
+    /// How the checkpoints' adapter files name their tensors: `"llava-hf"` (default; PEFT on
+    /// transformers' `LlavaForConditionalGeneration` loads them as they are) or `"llava"` (the
+    /// original LLaVA/LCIA code base). Reading accepts both.
+    #[serde(default, skip_serializing_if = "is_default_naming")]
+    pub adapter_naming: crate::adapters::AdapterNaming,
+}
+
+fn is_default_naming(naming: &crate::adapters::AdapterNaming) -> bool {
+    *naming == crate::adapters::AdapterNaming::default()
 }
 
 fn is_false(value: &bool) -> bool {

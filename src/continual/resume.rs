@@ -52,7 +52,7 @@ pub(crate) fn open_state<B: AutodiffBackend>(
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
         );
-        model.save_parameter_set(&initial, &peft)?;
+        model.save_parameter_set(&initial, &peft, config.model.adapter_naming)?;
         write_json(&run.config(), config)?;
         let sets = ParameterSets::new(&model, is_parameter_set_path, init);
         let matrix = AccuracyMatrix::new(fresh.tasks.clone());

@@ -182,7 +182,9 @@ pub fn run<B: AutodiffBackend>(
 
         let checkpoint = run.checkpoint_name(index, name);
         let checkpoint_dir = run.resolve(&checkpoint);
-        state.model.save_parameter_set(&checkpoint_dir, &peft)?;
+        state
+            .model
+            .save_parameter_set(&checkpoint_dir, &peft, config.model.adapter_naming)?;
         let info = CheckpointInfo {
             base_model: state.manifest.base_model.clone(),
             task: name.to_string(),

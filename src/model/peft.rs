@@ -1,9 +1,10 @@
 //! Saving and loading a model's trainable parts in PEFT/LLaVA file layouts.
 //!
-//! LoRA weights go to `adapter_model.safetensors` under PEFT's names
-//! (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`, PyTorch `[out, in]`
-//! layout), the projector to `non_lora_trainables.safetensors` under LLaVA's names
-//! (`base_model.model.model.mm_projector.0.weight`), next to `adapter_config.json`.
+//! LoRA weights go to `adapter_model.safetensors` under PEFT's names (PyTorch `[out, in]`
+//! layout) in either [`AdapterNaming`]; the projector goes into the same file as PEFT's module
+//! to save (llava-hf naming) or to `non_lora_trainables.safetensors` under LLaVA's
+//! `mm_projector.{0,2}` names (original naming), next to `adapter_config.json`. Reading detects
+//! the naming from the keys and honours rsLoRA and rank/alpha patterns (see [`PeftConfig`]).
 
 use std::path::Path;
 
@@ -13,21 +14,11 @@ use burn::prelude::*;
 use super::llama::{LLAMA_LORA_TARGETS, Llama};
 use super::llava::Llava;
 use super::projector::Projector;
+use super::trainable::set_trainable;
 use crate::adapters::io::{
     ADAPTER_WEIGHTS, NON_LORA_TRAINABLES, read_peft_config, write_peft_config,
 };
-use crate::adapters::{AdapterError, NamedTensors, PeftConfig};
-
-const PROJECTOR_PREFIX: &str = "base_model.model.model.mm_projector";
-
-fn lora_key(layer: usize, target: &str, which: char) -> String {
-    let group = if matches!(target, "gate_proj" | "up_proj" | "down_proj") {
-        "mlp"
-    } else {
-        "self_attn"
-    };
-    format!("base_model.model.model.layers.{layer}.{group}.{target}.lora_{which}.weight")
-}
+use crate::adapters::{AdapterError, AdapterNaming, NamedTensors, PeftConfig, TargetModules};
 
 /// Drops PEFT's in-memory adapter name (`lora_A.default.weight` → `lora_A.weight`).
 fn canonical(mut named: NamedTensors) -> NamedTensors {
@@ -48,6 +39,30 @@ fn reject_leftovers(named: &NamedTensors, file: &Path) -> Result<(), AdapterErro
     }
 }
 
+/// Refuses adapters on the vision tower (lcia's CLIP layers carry none), listing the modules.
+fn reject_vision_adapters(named: &NamedTensors, file: &Path) -> Result<(), AdapterError> {
+    let mut modules: Vec<&str> = named
+        .tensors
+        .keys()
+        .filter(|k| k.contains("vision_tower") || k.contains("vision_model"))
+        .map(|k| k.split(".lora_").next().unwrap_or(k))
+        .collect();
+    modules.dedup();
+    if modules.is_empty() {
+        return Ok(());
+    }
+    Err(AdapterError::file(
+        file,
+        format!(
+            "the adapter adapts {} vision-tower module(s), which lcia does not apply (LoRA on the \
+             language model only; with PEFT, restrict target_modules, e.g. to \
+             \".*language_model.*\\.(q_proj|v_proj)\"): {}",
+            modules.len(),
+            modules.join(", ")
+        ),
+    ))
+}
+
 impl<B: Backend> Llama<B> {
     /// The targets that carry an adapter (in [`LLAMA_LORA_TARGETS`] order).
     pub fn lora_targets(&self) -> Vec<&'static str> {
@@ -61,108 +76,139 @@ impl<B: Backend> Llama<B> {
             .collect()
     }
 
-    /// Every adapter's weights under PEFT names, PyTorch layout.
-    pub fn lora_tensors(&self) -> NamedTensors {
+    /// Every adapter's weights under PEFT names in `naming`, PyTorch layout.
+    pub fn lora_tensors(&self, naming: AdapterNaming) -> NamedTensors {
         let mut named = NamedTensors::default();
         for (i, layer) in self.model.layers.iter().enumerate() {
             let mut layer = layer.clone();
             for target in LLAMA_LORA_TARGETS {
                 if let Some(lora) = layer.projection_mut(target).and_then(|p| p.lora.clone()) {
-                    named.insert(lora_key(i, target, 'A'), lora.lora_a.val().transpose());
-                    named.insert(lora_key(i, target, 'B'), lora.lora_b.val().transpose());
+                    named.insert(
+                        naming.lora_key(i, target, 'A'),
+                        lora.lora_a.val().transpose(),
+                    );
+                    named.insert(
+                        naming.lora_key(i, target, 'B'),
+                        lora.lora_b.val().transpose(),
+                    );
                 }
             }
         }
         named
     }
 
-    /// Attaches adapters as `dir/adapter_config.json` describes and fills them from
-    /// `dir/adapter_model.safetensors` (as PEFT or [`Llava::save_parameter_set`] wrote it).
-    pub fn load_lora(self, dir: &Path) -> Result<Self, AdapterError> {
-        let config = read_peft_config(dir)?;
-        let targets: Vec<&str> = config.target_modules.iter().map(String::as_str).collect();
-        let mut model = self
-            .attach_lora(&config.lora_config(), &targets)
-            .map_err(|e| AdapterError::file(&dir.join("adapter_config.json"), e.to_string()))?;
-        let file = dir.join(ADAPTER_WEIGHTS);
-        let mut named = canonical(NamedTensors::read(&file)?);
+    /// Freezes the model, attaches an adapter to every projection `config` targets (under
+    /// `naming`'s module names, with its per-module rank, alpha and rsLoRA) and fills it from
+    /// `named`, taking the tensors out. No targeted module at all is an error.
+    pub fn load_lora_tensors(
+        self,
+        config: &PeftConfig,
+        naming: AdapterNaming,
+        named: &mut NamedTensors,
+        file: &Path,
+    ) -> Result<Self, AdapterError> {
+        let mut model = set_trainable(self, false);
+        let mut attached = 0;
         for (i, layer) in model.model.layers.iter_mut().enumerate() {
-            for &target in &targets {
-                let Some(lora) = layer.projection_mut(target).and_then(|p| p.lora.as_mut()) else {
+            for target in LLAMA_LORA_TARGETS {
+                let module = naming.module(i, target);
+                if !config.targets(&module) {
+                    continue;
+                }
+                let Some(projection) = layer.projection_mut(target) else {
                     continue;
                 };
+                projection.attach(&config.lora_config_for(&module));
+                attached += 1;
+                let lora = projection.lora.as_mut().expect("just attached");
                 let [d_in, r] = lora.lora_a.dims();
                 let [_, d_out] = lora.lora_b.dims();
                 let device = lora.lora_a.device();
                 let a: Tensor<B, 2> =
-                    named.take(&lora_key(i, target, 'A'), [r, d_in], &file, &device)?;
+                    named.take(&naming.lora_key(i, target, 'A'), [r, d_in], file, &device)?;
                 let b: Tensor<B, 2> =
-                    named.take(&lora_key(i, target, 'B'), [d_out, r], &file, &device)?;
+                    named.take(&naming.lora_key(i, target, 'B'), [d_out, r], file, &device)?;
                 lora.lora_a = Param::initialized(lora.lora_a.id, a.transpose().require_grad());
                 lora.lora_b = Param::initialized(lora.lora_b.id, b.transpose().require_grad());
             }
         }
+        if attached == 0 {
+            return Err(AdapterError::file(
+                file,
+                format!(
+                    "target_modules {:?} names none of the language model's projections \
+                     (e.g. {})",
+                    config.target_modules,
+                    naming.module(0, "q_proj")
+                ),
+            ));
+        }
+        Ok(model)
+    }
+
+    /// Attaches adapters as `dir/adapter_config.json` describes and fills them from
+    /// `dir/adapter_model.safetensors` (a Llama wrapped alone in PEFT, or
+    /// [`Llava::save_parameter_set`]'s LoRA part in either naming); any other tensor is refused.
+    pub fn load_lora(self, dir: &Path) -> Result<Self, AdapterError> {
+        let config = read_peft_config(dir)?;
+        let file = dir.join(ADAPTER_WEIGHTS);
+        let mut named = canonical(NamedTensors::read(&file)?);
+        reject_vision_adapters(&named, &file)?;
+        let naming =
+            AdapterNaming::detect(named.tensors.keys().map(String::as_str)).unwrap_or_default();
+        let model = self.load_lora_tensors(&config, naming, &mut named, &file)?;
         reject_leftovers(&named, &file)?;
         Ok(model)
     }
 }
 
 impl<B: Backend> Projector<B> {
-    /// The projector's weights under LLaVA's `mm_projector.{0,2}` names, PyTorch layout.
-    pub fn named_tensors(&self) -> NamedTensors {
+    /// The projector's weights under `naming`'s projector names, PyTorch layout.
+    pub fn named_tensors(&self, naming: AdapterNaming) -> NamedTensors {
         let mut named = NamedTensors::default();
         let layers = [Some(&self.linear_1), self.linear_2.as_ref()];
-        for (index, layer) in [0, 2].into_iter().zip(layers) {
+        for (index, layer) in layers.into_iter().enumerate() {
             if let Some(layer) = layer {
                 named.insert(
-                    format!("{PROJECTOR_PREFIX}.{index}.weight"),
+                    naming.projector_key(index, "weight"),
                     layer.weight.val().transpose(),
                 );
                 if let Some(bias) = &layer.bias {
-                    named.insert(format!("{PROJECTOR_PREFIX}.{index}.bias"), bias.val());
+                    named.insert(naming.projector_key(index, "bias"), bias.val());
                 }
             }
         }
         named
     }
 
-    /// Fills the projector from [`Self::named_tensors`]-style names (the `base_model.model.`
-    /// prefix is optional); `require_grad` is kept as it was.
+    /// Fills the projector from [`Self::named_tensors`]-style names in `naming` (the
+    /// `base_model.model.` prefix is optional), taking them out; `require_grad` is kept.
     pub fn load_named(
         mut self,
         named: &mut NamedTensors,
+        naming: AdapterNaming,
         file: &Path,
     ) -> Result<Self, AdapterError> {
         named.tensors = std::mem::take(&mut named.tensors)
             .into_iter()
-            .map(|(k, v)| match k.strip_prefix("base_model.model.") {
-                Some(rest) if !rest.starts_with("base_model") => {
-                    (format!("base_model.model.{rest}"), v)
-                }
-                _ => (format!("base_model.model.{k}"), v),
+            .map(|(k, v)| match k.starts_with("base_model.model.") {
+                true => (k, v),
+                false => (format!("base_model.model.{k}"), v),
             })
             .collect();
         let layers = [Some(&mut self.linear_1), self.linear_2.as_mut()];
-        for (index, layer) in [0, 2].into_iter().zip(layers) {
+        for (index, layer) in layers.into_iter().enumerate() {
             let Some(layer) = layer else { continue };
             let device = layer.weight.device();
             let [d_in, d_out] = layer.weight.dims();
             let grad = layer.weight.val().is_require_grad();
-            let w: Tensor<B, 2> = named.take(
-                &format!("{PROJECTOR_PREFIX}.{index}.weight"),
-                [d_out, d_in],
-                file,
-                &device,
-            )?;
+            let key = naming.projector_key(index, "weight");
+            let w: Tensor<B, 2> = named.take(&key, [d_out, d_in], file, &device)?;
             layer.weight =
                 Param::initialized(layer.weight.id, w.transpose().set_require_grad(grad));
             if let Some(bias) = layer.bias.as_mut() {
-                let b: Tensor<B, 1> = named.take(
-                    &format!("{PROJECTOR_PREFIX}.{index}.bias"),
-                    [d_out],
-                    file,
-                    &device,
-                )?;
+                let key = naming.projector_key(index, "bias");
+                let b: Tensor<B, 1> = named.take(&key, [d_out], file, &device)?;
                 *bias = Param::initialized(bias.id, b.set_require_grad(grad));
             }
         }
@@ -170,26 +216,94 @@ impl<B: Backend> Projector<B> {
     }
 }
 
+/// `config` as it must read for files written in `naming` from a model adapting `targets`:
+/// llava-hf files restrict the targets to the language model (a plain list would also adapt
+/// CLIP's `q_proj`/`k_proj`/`v_proj` in PEFT) and carry the projector as a module to save.
+fn config_for(config: &PeftConfig, naming: AdapterNaming, targets: &[&str]) -> PeftConfig {
+    let mut config = config.clone();
+    match naming {
+        AdapterNaming::LlavaHf => {
+            config.target_modules =
+                TargetModules::Regex(format!(r".*language_model.*\.({})", targets.join("|")));
+            config.modules_to_save = Some(vec!["multi_modal_projector".into()]);
+        }
+        AdapterNaming::Llava => {
+            config.target_modules =
+                TargetModules::List(targets.iter().map(|t| t.to_string()).collect());
+            config.modules_to_save = None;
+        }
+    }
+    config
+}
+
 impl<B: Backend> Llava<B> {
-    /// Writes the LoRA adapters and the projector as a PEFT/LLaVA parameter-set directory
-    /// (`adapter_config.json`, `adapter_model.safetensors`, `non_lora_trainables.safetensors`);
-    /// every file is written atomically.
-    pub fn save_parameter_set(&self, dir: &Path, config: &PeftConfig) -> Result<(), AdapterError> {
-        self.language_model
-            .lora_tensors()
-            .write(&dir.join(ADAPTER_WEIGHTS))?;
-        self.multi_modal_projector
-            .named_tensors()
-            .write(&dir.join(NON_LORA_TRAINABLES))?;
-        write_peft_config(dir, config)
+    /// Writes the LoRA adapters and the projector as a PEFT/LLaVA parameter-set directory in
+    /// `naming` (`adapter_config.json`, `adapter_model.safetensors`, and for the original
+    /// naming `non_lora_trainables.safetensors`); every file is written atomically. `config`'s
+    /// rank, alpha, rsLoRA and patterns are kept; its targets are the model's adapted ones.
+    pub fn save_parameter_set(
+        &self,
+        dir: &Path,
+        config: &PeftConfig,
+        naming: AdapterNaming,
+    ) -> Result<(), AdapterError> {
+        let mut lora = self.language_model.lora_tensors(naming);
+        let projector = self.multi_modal_projector.named_tensors(naming);
+        let non_lora = dir.join(NON_LORA_TRAINABLES);
+        match naming {
+            AdapterNaming::LlavaHf => {
+                lora.tensors.extend(projector.tensors);
+                if non_lora.exists() {
+                    std::fs::remove_file(&non_lora)
+                        .map_err(|e| AdapterError::file(&non_lora, e.to_string()))?;
+                }
+            }
+            AdapterNaming::Llava => projector.write(&non_lora)?,
+        }
+        lora.write(&dir.join(ADAPTER_WEIGHTS))?;
+        let targets = self.language_model.lora_targets();
+        write_peft_config(dir, &config_for(config, naming, &targets))
     }
 
-    /// Attaches and fills the adapters, and loads the projector, from a parameter-set directory.
+    /// Attaches and fills the adapters, and loads the projector, from a parameter-set directory
+    /// in either naming. The projector comes from the adapter file (PEFT's module to save) or
+    /// from `non_lora_trainables.safetensors`; an adapter that carries neither (LoRA only,
+    /// no `modules_to_save`) keeps the model's projector. Any tensor left over is refused.
     pub fn load_parameter_set(mut self, dir: &Path) -> Result<Self, AdapterError> {
-        self.language_model = self.language_model.load_lora(dir)?;
-        let file = dir.join(NON_LORA_TRAINABLES);
-        let mut named = NamedTensors::read(&file)?;
-        self.multi_modal_projector = self.multi_modal_projector.load_named(&mut named, &file)?;
+        let config = read_peft_config(dir)?;
+        let file = dir.join(ADAPTER_WEIGHTS);
+        let mut named = canonical(NamedTensors::read(&file)?);
+        reject_vision_adapters(&named, &file)?;
+        let naming =
+            AdapterNaming::detect(named.tensors.keys().map(String::as_str)).unwrap_or_default();
+        self.language_model = self
+            .language_model
+            .load_lora_tensors(&config, naming, &mut named, &file)?;
+        // the projector, wherever it is: PEFT's modules_to_save keys or LLaVA's file
+        let in_adapter = |named: &NamedTensors| {
+            [AdapterNaming::LlavaHf, AdapterNaming::Llava]
+                .into_iter()
+                .find(|n| named.tensors.contains_key(&n.projector_key(0, "weight")))
+        };
+        let non_lora = dir.join(NON_LORA_TRAINABLES);
+        if let Some(naming) = in_adapter(&named) {
+            self.multi_modal_projector = self
+                .multi_modal_projector
+                .load_named(&mut named, naming, &file)?;
+        } else if non_lora.is_file() {
+            let mut extra = canonical(NamedTensors::read(&non_lora)?);
+            let naming = in_adapter(&extra).unwrap_or(AdapterNaming::Llava);
+            self.multi_modal_projector = self
+                .multi_modal_projector
+                .load_named(&mut extra, naming, &non_lora)?;
+            reject_leftovers(&extra, &non_lora)?;
+        } else if config.modules_to_save.is_some() {
+            return Err(AdapterError::file(
+                &file,
+                "modules_to_save names the projector but neither this file nor \
+                 non_lora_trainables.safetensors holds it",
+            ));
+        }
         reject_leftovers(&named, &file)?;
         Ok(self)
     }
