@@ -12,18 +12,18 @@ use lcia::model::{Llava, load_llava};
 use crate::common::{B, Fixture, fixture, values};
 
 /// `LCIA_PEFT_GOLDEN` points the tests at freshly made files (scripts/peft-roundtrip.sh).
-fn golden(rel: &str) -> PathBuf {
+pub fn golden(rel: &str) -> PathBuf {
     std::env::var_os("LCIA_PEFT_GOLDEN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/golden/peft"))
         .join(rel)
 }
 
-fn base() -> Llava<B> {
+pub fn base() -> Llava<B> {
     load_llava::<B>(&fixture("tiny-hf/hub-layout/llava"), &Default::default()).unwrap()
 }
 
-fn logits(model: &Llava<B>, fx: &Fixture) -> Vec<f64> {
+pub fn logits(model: &Llava<B>, fx: &Fixture) -> Vec<f64> {
     let (shape, v) = fx.get("llava_ids");
     let ids: Vec<i64> = v.iter().map(|&x| x as i64).collect();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), &Default::default());
@@ -32,12 +32,12 @@ fn logits(model: &Llava<B>, fx: &Fixture) -> Vec<f64> {
     values(&model.forward(ids, Some(pixels), None, None).unwrap())
 }
 
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
-fn shapes(file: PathBuf) -> BTreeMap<String, Vec<usize>> {
+pub fn shapes(file: PathBuf) -> BTreeMap<String, Vec<usize>> {
     NamedTensors::read(&file)
         .unwrap()
         .tensors

@@ -73,7 +73,9 @@ fn forced_groups_per_task_training_and_a_frozen_projector_are_honoured() {
     let projector = |dir: std::path::PathBuf| {
         let file = dir.join("adapter_model.safetensors");
         let mut named = lcia::adapters::NamedTensors::read(&file).unwrap();
-        named.tensors.retain(|k, _| k.contains("multi_modal_projector"));
+        named
+            .tensors
+            .retain(|k, _| k.contains("multi_modal_projector"));
         assert_eq!(named.tensors.len(), 4, "{}", file.display());
         named
     };

@@ -9,6 +9,7 @@ mod dema_regime;
 mod demo;
 mod easy_vqa;
 mod embedding;
+mod export;
 mod gguf;
 mod layout;
 mod loading;

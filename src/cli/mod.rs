@@ -2,6 +2,7 @@
 //! that the command runs on (through [`lcia_backends::dispatch`] when it computes).
 
 mod check;
+mod export;
 mod generate;
 mod inspect;
 mod route;
@@ -60,6 +61,10 @@ pub enum Command {
     /// adapters and projector; a text-only Llama directory (e.g. from import-gguf) answers
     /// text prompts.
     Generate(generate::GenerateArgs),
+    /// Write a llava-hf model (optionally with a checkpoint's or PEFT adapter merged in, or kept
+    /// beside it as a PEFT adapter) as a directory transformers 4.x or 5.x opens as it is:
+    /// model.safetensors, config.json, generation_config.json and the tokenizer files.
+    Export(export::ExportArgs),
     /// Import a Llama-architecture GGUF file (llama.cpp format; F32, F16, BF16, Q8_0, Q4_0,
     /// Q4_1 tensors) as an HF-style directory: config.json, model.safetensors (f32),
     /// tokenizer.json and tokenizer_config.json from the GGUF metadata.
@@ -126,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) if args.is_run_dir() => inspect::run_summary(&args.path)?,
         Command::Inspect(args) => dispatch(&spec, args)??,
         Command::Generate(args) => dispatch(&spec, args)?? + "\n",
+        Command::Export(args) => dispatch(&spec, args)??,
         Command::ImportGguf(args) => args.run()?,
         Command::Devices => devices(),
         Command::Check(args) => {

@@ -124,7 +124,7 @@ pub fn stage1<B: AutodiffBackend>(
         ..TrainConfig::default()
     };
     let (model, _) = caption_stage((model, &llava), &config, &bench.captions, &train, 0, device)?;
-    crate::model::export::save_llava(&model.valid(), DEMO_CONFIG, base)?;
+    crate::model::export::save_llava(&model.valid(), DEMO_CONFIG, base, Default::default())?;
     Ok(())
 }
 

@@ -168,7 +168,7 @@ fn stage0<B: AutodiffBackend>(
     let mut model = Llava::<B::InnerBackend>::new(&config, device)?;
     model.vision_tower = vision;
     model.language_model = crate::model::load_llama(lm, device)?;
-    crate::model::export::save_llava(&model, EASY_VQA_CONFIG, dir)?;
+    crate::model::export::save_llava(&model, EASY_VQA_CONFIG, dir, Default::default())?;
     copy_tokenizer(lm, dir)?;
     let file = dir.join("stage0.json");
     crate::io::write_json(&file, &report).map_err(|e| crate::Error::io(&file, e))?;
@@ -212,7 +212,7 @@ fn stage1<B: AutodiffBackend>(
         pad,
         device,
     )?;
-    crate::model::export::save_llava(&model.valid(), EASY_VQA_CONFIG, base)?;
+    crate::model::export::save_llava(&model.valid(), EASY_VQA_CONFIG, base, Default::default())?;
     copy_tokenizer(from, base)?;
     let file = base.join("stage1_steps.json");
     crate::io::write_json(&file, &report.steps).map_err(|e| crate::Error::io(&file, e))?;

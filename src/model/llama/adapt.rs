@@ -55,6 +55,26 @@ impl<B: Backend> Llama<B> {
         Ok(model)
     }
 
+    /// Whether any projection carries an adapter that is not folded into its base weight.
+    pub fn has_unmerged_lora(&self) -> bool {
+        self.model.layers.iter().any(|layer| {
+            let mut layer = layer.clone();
+            LLAMA_LORA_TARGETS.into_iter().any(|t| {
+                layer
+                    .projection_mut(t)
+                    .is_some_and(|p| p.lora.is_some() && !p.is_merged())
+            })
+        })
+    }
+
+    /// Takes every adapter off (merged ones are unmerged first): the base model.
+    pub fn without_lora(self) -> Self {
+        self.unmerge_lora().map_projections(|mut p| {
+            p.lora = None;
+            p
+        })
+    }
+
     /// Folds every adapter into its base weight (for inference).
     pub fn merge_lora(self) -> Self {
         self.map_projections(LoraLinear::merge)
