@@ -54,7 +54,7 @@ fn loaded_encoder_reproduces_the_built_one_and_embeddings_are_unit_length() {
     let (bert, dir) = saved_random_bert("reload");
     let device = Default::default();
     let tok = TextTokenizer::from_file(&tokenizer_path()).unwrap();
-    let built = SentenceEncoder::<B>::new(bert.clone(), tok, 64, &device);
+    let built = SentenceEncoder::<B>::new(bert.clone(), tok, 64, &device).unwrap();
     let loaded = SentenceEncoder::<B>::load(&dir, &device).unwrap();
     let texts = [
         "Answer the question using a single word or phrase.",
@@ -99,4 +99,50 @@ fn padding_does_not_change_an_embedding_and_similarity_behaves() {
         book.best(&enc, &[short.to_string()]).map(|(g, _)| g),
         Some(1)
     );
+}
+
+#[test]
+fn long_inputs_are_truncated_as_sentence_transformers_truncates_them() {
+    // assets/golden/minilm_long.json: sentence-transformers 5.1.2 on the fetched all-MiniLM-L6-v2
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("assets/golden/minilm_long.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = root.join(golden["model"].as_str().unwrap());
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} is missing: run scripts/fetch-assets.sh",
+        dir.display()
+    );
+    let enc = SentenceEncoder::<B>::load(&dir, &Default::default()).unwrap();
+    let rows = golden["texts"].as_array().unwrap();
+    let max_len = golden["max_seq_length"].as_u64().unwrap();
+    assert_eq!(max_len, 256);
+    // the long inputs really are longer than the limit (word pieces with [CLS] and [SEP])
+    assert!(
+        rows.iter()
+            .filter(|r| r["word_pieces"].as_u64().unwrap() > max_len)
+            .count()
+            >= 2
+    );
+    let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    let got = enc.embed(&texts).unwrap();
+    for (row, emb) in rows.iter().zip(&got) {
+        let expected: Vec<f64> = row["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let err = expected
+            .iter()
+            .zip(emb)
+            .fold(0f64, |m, (e, g)| m.max((e - f64::from(*g)).abs()));
+        assert!(
+            err < 1e-5,
+            "{} word pieces: max abs err {err} against sentence-transformers",
+            row["word_pieces"]
+        );
+    }
 }

@@ -109,6 +109,23 @@ impl TextTokenizer {
             })
     }
 
+    /// Truncates every encoding to `max_len` ids counting the special tokens the
+    /// post-processor adds, which are kept (BERT: `[CLS]` + the first `max_len - 2` word pieces
+    /// + `[SEP]`), as transformers' tokenizers do with `truncation=True, max_length=max_len`.
+    pub fn with_truncation(mut self, max_len: usize) -> Result<Self, DataError> {
+        let params = tokenizers::TruncationParams {
+            max_length: max_len,
+            ..Default::default()
+        };
+        self.inner
+            .with_truncation(Some(params))
+            .map_err(|e| DataError::Tokenizer {
+                path: self.path.clone(),
+                message: format!("truncation to {max_len}: {e}"),
+            })?;
+        Ok(self)
+    }
+
     /// Text of `ids`, special tokens dropped when `skip_special`.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, DataError> {
         self.inner

@@ -16,31 +16,34 @@ use crate::model::bert::{BERT_REMAP, Bert, BertConfig};
 pub struct SentenceEncoder<B: Backend> {
     bert: Bert<B>,
     tokenizer: TextTokenizer,
-    max_len: usize,
     device: B::Device,
     cache: RefCell<HashMap<String, Vec<f32>>>,
 }
 
 impl<B: Backend> SentenceEncoder<B> {
-    /// An encoder from its parts (e.g. a random model in tests).
+    /// An encoder from its parts (e.g. a random model in tests); inputs longer than `max_len`
+    /// tokens are truncated keeping the special tokens (`[CLS] … [SEP]`), as
+    /// sentence-transformers does.
     pub fn new(
         bert: Bert<B>,
         tokenizer: TextTokenizer,
         max_len: usize,
         device: &B::Device,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, RoutingError> {
+        let tokenizer = tokenizer
+            .with_truncation(max_len)
+            .map_err(|e| RoutingError::Instruction(e.to_string()))?;
+        Ok(Self {
             bert,
             tokenizer,
-            max_len,
             device: device.clone(),
             cache: RefCell::default(),
-        }
+        })
     }
 
     /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `dir`; inputs are
     /// truncated to `max_seq_length` of `sentence_bert_config.json` when present (256 for
-    /// all-MiniLM-L6-v2), else to the model's position limit.
+    /// all-MiniLM-L6-v2), else to the model's position limit, keeping `[CLS] … [SEP]`.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self, RoutingError> {
         let config_path = dir.join("config.json");
         let config: BertConfig =
@@ -50,12 +53,24 @@ impl<B: Backend> SentenceEncoder<B> {
                 .map_err(|e| RoutingError::file(dir, e))?;
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))
             .map_err(|e| RoutingError::file(&dir.join("tokenizer.json"), e))?;
-        Ok(Self::new(
-            bert,
-            tokenizer,
-            config.max_position_embeddings,
-            device,
-        ))
+        let max_len = Self::max_seq_length(dir)?.unwrap_or(config.max_position_embeddings);
+        Self::new(bert, tokenizer, max_len, device)
+    }
+
+    /// `max_seq_length` of `dir/sentence_bert_config.json`, if the file exists.
+    fn max_seq_length(dir: &Path) -> Result<Option<usize>, RoutingError> {
+        let file = dir.join("sentence_bert_config.json");
+        if !file.is_file() {
+            return Ok(None);
+        }
+        let config: serde_json::Value =
+            crate::io::read_json(&file).map_err(|e| RoutingError::file(&file, e))?;
+        match config.get("max_seq_length") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                RoutingError::file(&file, format!("max_seq_length {v} is not a whole number"))
+            }),
+        }
     }
 
     /// Unit-length embeddings of `texts`, one row each, computed in one padded batch.
@@ -66,12 +81,9 @@ impl<B: Backend> SentenceEncoder<B> {
         let encoded = texts
             .iter()
             .map(|t| {
-                let mut ids = self
-                    .tokenizer
+                self.tokenizer
                     .encode(t, true)
-                    .map_err(|e| RoutingError::Instruction(e.to_string()))?;
-                ids.truncate(self.max_len);
-                Ok(ids)
+                    .map_err(|e| RoutingError::Instruction(e.to_string()))
             })
             .collect::<Result<Vec<_>, RoutingError>>()?;
         let len = encoded.iter().map(Vec::len).max().unwrap_or(0).max(1);
