@@ -1,10 +1,14 @@
-"""PEFT adapters for the tiny hub-layout LLaVA, saved by PEFT itself, with the logits they give.
+"""PEFT adapters for a tiny LLaVA fixture, saved by PEFT itself, with the logits they give.
 
-Run from the repository root with torch 2.9.1, transformers 4.57.6 and peft 0.17.1 (bench/.venv):
+Run from the repository root, for the transformers 4.x files with torch 2.9.1, transformers
+4.57.6 and peft 0.17.1 (bench/.venv), for the 5.x files with transformers 5.24.0 and peft 0.21.2
+(bench/.tf5, which scripts/peft-roundtrip.sh installs):
 
     bench/.venv/bin/python assets/golden/make_peft_golden.py ../shared/fixtures/tiny-hf/hub-layout
+    PYTHONPATH=bench/.tf5 bench/.venv/bin/python assets/golden/make_peft_golden.py \
+        ../shared/fixtures/tiny-hf/v5-layout
 
-Writes assets/golden/peft/ (or the folder given as a second argument):
+Writes assets/golden/peft/<hub-layout|v5-layout>/ (or the folder given as a second argument):
 - hf_rslora/: `get_peft_model` on the whole LlavaForConditionalGeneration (llava-hf naming,
   `base_model.model.model.language_model.layers.N...`), target_modules a regex over the language
   model's seven projections, use_rslora, rank_pattern {q_proj: 4}, alpha_pattern {down_proj: 24},
@@ -30,7 +34,8 @@ from safetensors.torch import load_file, save_file
 from transformers import LlamaForCausalLM, LlavaForConditionalGeneration
 
 fixture = sys.argv[1]
-out = sys.argv[2] if len(sys.argv) > 2 else "assets/golden/peft"
+layout = os.path.basename(os.path.normpath(fixture))
+out = sys.argv[2] if len(sys.argv) > 2 else os.path.join("assets/golden/peft", layout)
 torch.manual_seed(0)
 ref = load_file(os.path.join(fixture, "reference.safetensors"))
 ids, pixels = ref["llava_ids"], ref["pixel_values"]
