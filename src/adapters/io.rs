@@ -136,6 +136,13 @@ pub fn read_peft_config(dir: &Path) -> Result<PeftConfig, AdapterError> {
     let config: PeftConfig =
         crate::io::read_json(&file).map_err(|e| AdapterError::file(&file, e.to_string()))?;
     config.check().map_err(|e| AdapterError::file(&file, e))?;
+    if config.fan_in_fan_out {
+        log::warn!(
+            "{}: fan_in_fan_out = true ignored: the adapted layers are Linear layers (PEFT \
+             resets it to false for them too)",
+            file.display()
+        );
+    }
     Ok(config)
 }
 

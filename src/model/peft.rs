@@ -6,7 +6,7 @@
 //! `mm_projector.{0,2}` names (original naming), next to `adapter_config.json`. Reading detects
 //! the naming from the keys and honours rsLoRA and rank/alpha patterns (see [`PeftConfig`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -61,6 +61,20 @@ fn reject_vision_adapters(named: &NamedTensors, file: &Path) -> Result<(), Adapt
             modules.join(", ")
         ),
     ))
+}
+
+/// A parameter-set directory's config, adapter file path, tensors (canonical names) and
+/// naming; adapters on the vision tower are refused here.
+fn read_adapter(
+    dir: &Path,
+) -> Result<(PeftConfig, PathBuf, NamedTensors, AdapterNaming), AdapterError> {
+    let config = read_peft_config(dir)?;
+    let file = dir.join(ADAPTER_WEIGHTS);
+    let named = canonical(NamedTensors::read(&file)?);
+    reject_vision_adapters(&named, &file)?;
+    let naming =
+        AdapterNaming::detect(named.tensors.keys().map(String::as_str)).unwrap_or_default();
+    Ok((config, file, named, naming))
 }
 
 impl<B: Backend> Llama<B> {
@@ -150,12 +164,7 @@ impl<B: Backend> Llama<B> {
     /// `dir/adapter_model.safetensors` (a Llama wrapped alone in PEFT, or
     /// [`Llava::save_parameter_set`]'s LoRA part in either naming); any other tensor is refused.
     pub fn load_lora(self, dir: &Path) -> Result<Self, AdapterError> {
-        let config = read_peft_config(dir)?;
-        let file = dir.join(ADAPTER_WEIGHTS);
-        let mut named = canonical(NamedTensors::read(&file)?);
-        reject_vision_adapters(&named, &file)?;
-        let naming =
-            AdapterNaming::detect(named.tensors.keys().map(String::as_str)).unwrap_or_default();
+        let (config, file, mut named, naming) = read_adapter(dir)?;
         let model = self.load_lora_tensors(&config, naming, &mut named, &file)?;
         reject_leftovers(&named, &file)?;
         Ok(model)
@@ -270,12 +279,7 @@ impl<B: Backend> Llava<B> {
     /// from `non_lora_trainables.safetensors`; an adapter that carries neither (LoRA only,
     /// no `modules_to_save`) keeps the model's projector. Any tensor left over is refused.
     pub fn load_parameter_set(mut self, dir: &Path) -> Result<Self, AdapterError> {
-        let config = read_peft_config(dir)?;
-        let file = dir.join(ADAPTER_WEIGHTS);
-        let mut named = canonical(NamedTensors::read(&file)?);
-        reject_vision_adapters(&named, &file)?;
-        let naming =
-            AdapterNaming::detect(named.tensors.keys().map(String::as_str)).unwrap_or_default();
+        let (config, file, mut named, naming) = read_adapter(dir)?;
         self.language_model = self
             .language_model
             .load_lora_tensors(&config, naming, &mut named, &file)?;
