@@ -5,7 +5,7 @@ AdamW learning rates; measures the training step, the balanced-EMA update writte
 Python (METHOD.md section 2.8), greedy generation with the KV cache, and peak memory. Writes
 target/bench/pytorch.json and, when target/bench/lcia.json exists, a comparison table.
 
-Usage: python3 bench/pytorch_reference.py [STEPS BATCH]
+Usage: python3 bench/pytorch_reference.py [STEPS BATCH THREADS]
 It creates bench/.venv and installs pinned torch, transformers and peft into it with pip on the
 first run.
 """
@@ -71,6 +71,8 @@ def main():
 
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    if len(sys.argv) > 3:
+        torch.set_num_threads(int(sys.argv[3]))
     torch.manual_seed(1)
     with open(os.path.join(ROOT, "assets", "demo", "config.json")) as f:
         config = LlavaConfig(**json.load(f))

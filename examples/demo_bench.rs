@@ -3,7 +3,8 @@
 //! cache. Prints a table and writes `target/bench/lcia.json`; `bench/pytorch_reference.py`
 //! measures the same things with transformers + PEFT for comparison.
 //!
-//! `cargo run --release --example demo_bench [-- STEPS BATCH RANK]` (RANK 0: projector only)
+//! `cargo run --release --example demo_bench [-- STEPS BATCH RANK]` (RANK 0: projector only);
+//! `MATMUL_NUM_THREADS=N` sets the matrix-product threads (default: every CPU, at most 4).
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,6 +26,7 @@ const TEXT_TOKENS: usize = 41;
 const NEW_TOKENS: usize = 32;
 
 fn main() {
+    let threads = lcia_backends::set_cpu_threads(lcia_backends::cpu_threads());
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -37,7 +39,7 @@ fn main() {
         .expect("the demo config is a llava config");
     <AB as Backend>::seed(&device, 1);
     let (t, model) =
-        time_lora_step::<AB>(&config, batch, TEXT_TOKENS, steps, rank, &device).unwrap();
+        time_lora_step::<AB>(&config, batch, TEXT_TOKENS, None, steps, rank, &device).unwrap();
 
     let inference = model.valid();
     let prompt = bench_ids(&config, 0, TEXT_TOKENS);
@@ -64,6 +66,7 @@ fn main() {
     let decode = (total - prefill).max(1e-9);
 
     let rows = [
+        ("matmul threads", threads as f64),
         ("training step (fwd + bwd + AdamW), ms", t.step() * 1e3),
         ("training tokens/s", t.tokens as f64 / t.step()),
         ("  of which forward (loss), ms", t.phases.forward * 1e3),
@@ -86,7 +89,7 @@ fn main() {
     ];
     let len = t.tokens / batch;
     println!(
-        "lcia (Burn ndarray, f32) — demo LLaVA, batch {batch} × {len} tokens, LoRA r {rank} on 7 projections, {steps} steps"
+        "lcia (Burn ndarray, f32, {threads} matmul threads) — demo LLaVA, batch {batch} × {len} tokens, LoRA r {rank} on 7 projections, {steps} steps"
     );
     for (name, value) in rows {
         println!("  {name:<42} {value:>10.2}");

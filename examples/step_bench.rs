@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release --features cuda --example step_bench -- --device cuda --batch 1 --text 512`
 //! `cargo run --release --example step_bench -- --config assets/demo/config.json --lora-r 8`
+//! `--labels N` supervises only the last N text tokens (default: all of them);
+//! `MATMUL_NUM_THREADS=N` sets the CPU matrix-product threads.
 
 use std::path::PathBuf;
 
@@ -16,9 +18,11 @@ use lcia_backends::BackendTask;
 
 struct StepBench {
     device: String,
+    threads: usize,
     config: PathBuf,
     batch: usize,
     text: usize,
+    labels: Option<usize>,
     steps: usize,
     lora_r: usize,
 }
@@ -38,6 +42,7 @@ impl BackendTask for StepBench {
             &config,
             self.batch,
             self.text,
+            self.labels,
             self.steps,
             self.lora_r,
             &device,
@@ -46,13 +51,14 @@ impl BackendTask for StepBench {
         let plan = MemoryPlan::new(&config, self.lora_r, &LLAMA_LORA_TARGETS, 4, 1);
         let rss = peak_resident_bytes().map_or(f64::NAN, |b| b as f64 / (1u64 << 30) as f64);
         Ok(format!(
-            "{} on {}: {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
+            "{} on {} ({} CPU matmul threads): {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
              batch {} × {} tokens\n\
              | step ms | forward ms | backward ms | AdamW ms | DEMA ms | DEMA % | tokens/s | TFLOP/s (6·N·tokens) | peak host RSS GiB |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
              | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {rss:.2} |\n",
             self.config.display(),
             self.device,
+            self.threads,
             params / 1e6,
             self.lora_r,
             plan.lora_params as f64 / 1e6,
@@ -72,13 +78,19 @@ impl BackendTask for StepBench {
 }
 
 fn main() -> anyhow::Result<()> {
+    let threads = lcia_backends::set_cpu_threads(lcia_backends::cpu_threads());
     let args: Vec<String> = std::env::args().collect();
     let spec: lcia_backends::DeviceSpec = arg(&args, "--device", "ndarray").parse()?;
     let task = StepBench {
         device: spec.to_string(),
+        threads,
         config: arg(&args, "--config", "assets/configs/llava-1.5-7b/config.json").into(),
         batch: arg(&args, "--batch", "1").parse()?,
         text: arg(&args, "--text", "128").parse()?,
+        labels: match arg(&args, "--labels", "all").as_str() {
+            "all" => None,
+            n => Some(n.parse()?),
+        },
         steps: arg(&args, "--steps", "5").parse()?,
         lora_r: arg(&args, "--lora-r", "128").parse()?,
     };

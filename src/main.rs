@@ -6,7 +6,14 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match cli::run(cli::Cli::parse()) {
+    let cli = cli::Cli::parse();
+    // before any tensor operation: the product thread pool is sized at the first product
+    // (--threads, else MATMUL_NUM_THREADS as the user set it, else every CPU)
+    match cli.threads {
+        Some(n) => lcia_backends::set_cpu_threads(n as usize),
+        None => lcia_backends::set_cpu_threads(lcia_backends::cpu_threads()),
+    };
+    match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

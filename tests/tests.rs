@@ -22,4 +22,5 @@ mod routing;
 mod run_guards;
 mod run_options;
 mod scorers;
+mod threads;
 mod trainer;

@@ -30,9 +30,11 @@
 
 mod device;
 mod dispatch;
+pub mod threads;
 
 pub use device::{BackendError, BackendKind, DeviceSpec};
 pub use dispatch::{BackendTask, compiled_backends, dispatch};
+pub use threads::{cpu_threads, set_cpu_threads};
 
 /// The CPU backend used by the deterministic test suite (`NdArray<f32>`).
 #[cfg(feature = "ndarray")]

@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::adapters::LoraConfig;
 use crate::dema::DemaConfig;
 use crate::model::llama::LLAMA_LORA_TARGETS;
-use crate::model::{Llava, LlavaConfig, Trainable};
+use crate::model::{IGNORE_INDEX, Llava, LlavaConfig, Trainable};
 use crate::train::{MicroBatch, StepPhases, StepRates, StepState, train_step};
 
 /// Mean seconds of each phase of a training step, and its tokens.
@@ -40,12 +40,14 @@ pub fn bench_ids(config: &LlavaConfig, row: usize, text: usize) -> Vec<i64> {
 
 /// Builds `config` with random weights (vision frozen, projector trainable, rank-`rank` LoRA
 /// on the seven projections; no adapters when `rank` is 0) and times `steps` training steps
-/// after two warm-up steps with the shared [`train_step`] (labels = ids, so every text position
-/// is supervised; image positions never are); returns the model for further use.
+/// after two warm-up steps with the shared [`train_step`]; returns the model for further use.
+/// The labels are the ids on the last `supervised` text positions (`None`: every text
+/// position; image positions never are).
 pub fn time_lora_step<AB: AutodiffBackend>(
     config: &LlavaConfig,
     batch: usize,
     text: usize,
+    supervised: Option<usize>,
     steps: usize,
     rank: usize,
     device: &AB::Device,
@@ -65,7 +67,20 @@ pub fn time_lora_step<AB: AutodiffBackend>(
         .flat_map(|b| bench_ids(config, b, text))
         .collect();
     let len = rows.len() / batch.max(1);
+    let first_label = len - supervised.unwrap_or(len).min(text);
+    let labels: Vec<i64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            if i % len >= first_label {
+                id
+            } else {
+                IGNORE_INDEX
+            }
+        })
+        .collect();
     let ids = Tensor::<AB, 2, Int>::from_data(TensorData::new(rows, [batch, len]), device);
+    let labels = Tensor::<AB, 2, Int>::from_data(TensorData::new(labels, [batch, len]), device);
     let size = config.vision_config.image_size;
     let pixels = Tensor::<AB, 4>::random(
         [batch, 3, size, size],
@@ -83,7 +98,7 @@ pub fn time_lora_step<AB: AutodiffBackend>(
         ids: ids.clone(),
         pixels: Some(pixels),
         attention_mask: None,
-        labels: ids,
+        labels,
         tokens: batch * len,
     };
     let mut phases = StepPhases::default();
