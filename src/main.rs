@@ -8,11 +8,10 @@ fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = cli::Cli::parse();
     // before any tensor operation: the product thread pool is sized at the first product
-    // (--threads, else MATMUL_NUM_THREADS as the user set it, else every CPU)
-    match cli.threads {
-        Some(n) => lcia_backends::set_cpu_threads(n as usize),
-        None => lcia_backends::set_cpu_threads(lcia_backends::cpu_threads()),
-    };
+    let threads = cli
+        .threads
+        .map_or_else(lcia_backends::cpu_threads, |n| n as usize);
+    lcia_backends::set_cpu_threads(threads);
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

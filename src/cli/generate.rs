@@ -36,8 +36,8 @@ pub struct GenerateArgs {
     /// tokenizer.json (default: <model>/tokenizer.json).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// A checkpoint directory (adapter_config.json, adapter_model.safetensors,
-    /// non_lora_trainables.safetensors) to load on top of the base model.
+    /// A checkpoint directory (a run's checkpoint or a PEFT adapter, either LLaVA naming) to
+    /// load on top of the base model.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// An image file.

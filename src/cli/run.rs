@@ -72,7 +72,7 @@ pub struct EvalArgs {
     /// The run configuration naming the base model, tokenizer and tasks.
     #[arg(long)]
     pub config: PathBuf,
-    /// The checkpoint directory (adapter_model.safetensors, non_lora_trainables.safetensors).
+    /// The checkpoint directory (a run's checkpoint or a PEFT adapter, either LLaVA naming).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Tasks to evaluate (default: all tasks of the configuration).

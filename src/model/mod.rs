@@ -1,6 +1,5 @@
 //! The LLaVA-style model: CLIP vision tower → projector → Llama decoder, and HF weight import.
 
-pub mod activation;
 pub mod attention;
 pub mod bert;
 pub mod config;

@@ -4,9 +4,8 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, sigmoid};
 
-use super::activation::quick_gelu;
 use super::attention::scaled_dot_product;
 use super::config::ClipVisionConfig;
 
@@ -200,7 +199,7 @@ impl<B: Backend> ClipMlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = self.fc1.forward(x);
         let h = if self.quick_gelu {
-            quick_gelu(h)
+            h.clone() * sigmoid(h.mul_scalar(1.702))
         } else {
             gelu(h)
         };

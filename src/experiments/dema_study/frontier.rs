@@ -33,7 +33,11 @@ pub struct FrontierPoint {
 /// Writes the parameter set ω·`start` + (1 − ω)·`end` into `out` (tensor by tensor; both sets
 /// must hold the same names and shapes), with `end`'s adapter config and checkpoint info.
 pub fn interpolate(start: &Path, end: &Path, omega: f64, out: &Path) -> crate::Result<()> {
-    for file in [ADAPTER_WEIGHTS, NON_LORA_TRAINABLES] {
+    // the projector sits in the adapter file (llava-hf naming) or in its own file (LLaVA naming)
+    let files = [ADAPTER_WEIGHTS, NON_LORA_TRAINABLES]
+        .into_iter()
+        .filter(|f| *f == ADAPTER_WEIGHTS || end.join(f).is_file());
+    for file in files {
         let a = NamedTensors::read(&start.join(file))?;
         let b = NamedTensors::read(&end.join(file))?;
         let mut mixed = NamedTensors::default();

@@ -1,9 +1,9 @@
 //! The SwiGLU feed-forward block of Llama.
 
-use crate::model::activation::silu;
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
+use burn::tensor::activation::silu;
 
 use crate::adapters::LoraLinear;
 
