@@ -35,23 +35,23 @@ def cpu_name():
     return platform.processor()
 
 
-def lcia_demo(threads):
-    env = dict(os.environ, MATMUL_NUM_THREADS=str(threads))
-    run(["target/release/examples/demo_bench"], env)
-    with open(os.path.join(ROOT, "target", "bench", "lcia.json")) as f:
+def demo_rows(name):
+    """The measures demo_bench / pytorch_reference.py wrote to target/bench/NAME.json."""
+    with open(os.path.join(ROOT, "target", "bench", f"{name}.json")) as f:
         rows = json.load(f)
     return {"step_ms": rows["training step (fwd + bwd + AdamW), ms"],
             "tokens_per_s": rows["training tokens/s"], "dema_ms": rows["DEMA update, ms"],
             "decode": rows["generation decode tokens/s"]}
+
+
+def lcia_demo(threads):
+    run(["target/release/examples/demo_bench"], dict(os.environ, MATMUL_NUM_THREADS=str(threads)))
+    return demo_rows("lcia")
 
 
 def torch_demo(threads):
     run([PY, "bench/pytorch_reference.py", "20", "8", str(threads)])
-    with open(os.path.join(ROOT, "target", "bench", "pytorch.json")) as f:
-        rows = json.load(f)
-    return {"step_ms": rows["training step (fwd + bwd + AdamW), ms"],
-            "tokens_per_s": rows["training tokens/s"], "dema_ms": rows["DEMA update, ms"],
-            "decode": rows["generation decode tokens/s"]}
+    return demo_rows("pytorch")
 
 
 def lcia_large(threads):

@@ -63,22 +63,17 @@ def dema_update(state, params, C=2.0, fallback=0.01):
             s["gprev"] = None if g is None else g.detach().float().clone()
 
 
-def main():
-    ensure_venv()
+def lora_llava(config, r):
+    """The LLaVA of `config` with random weights, frozen, LoRA r / alpha 2r (no dropout) on the
+    language model's seven projections and the projector trainable; AdamW at 2e-4 (adapters)
+    and 2e-5 (projector). Returns (model, trainable named parameters, optimizer)."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LlavaConfig, LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration
 
-    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    if len(sys.argv) > 3:
-        torch.set_num_threads(int(sys.argv[3]))
-    torch.manual_seed(1)
-    with open(os.path.join(ROOT, "assets", "demo", "config.json")) as f:
-        config = LlavaConfig(**json.load(f))
     model = LlavaForConditionalGeneration(config).float()
     model.requires_grad_(False)
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, bias="none",
+    lora = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, bias="none",
                       target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
     model = get_peft_model(model, lora)
     projector = [p for n, p in model.named_parameters() if "multi_modal_projector" in n]
@@ -88,25 +83,47 @@ def main():
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optim = torch.optim.AdamW([{"params": adapters, "lr": 2e-4}, {"params": projector, "lr": 2e-5}],
                               betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    vc = config.vision_config
-    image_tokens = (vc.image_size // vc.patch_size) ** 2
-    length = image_tokens + TEXT_TOKENS
-    ids = batch_ids(torch, batch, image_tokens, config.image_token_index)
-    pixels = torch.randn(batch, 3, vc.image_size, vc.image_size)
+    return model, trainable, optim
+
+
+def time_training(model, trainable, optim, ids, pixels, labels, steps, warmup):
+    """Mean seconds of the training step (forward, backward, AdamW) and of the balanced-EMA
+    update over `steps` steps after `warmup` untimed ones."""
     state, step_s, dema_s = {}, [], []
     model.train()
-    for i in range(steps + 3):
+    for i in range(steps + warmup):
         start = time.perf_counter()
-        out = model(input_ids=ids, pixel_values=pixels, labels=ids)
+        out = model(input_ids=ids, pixel_values=pixels, labels=labels)
         out.loss.backward()
         optim.step()
         stepped = time.perf_counter()
         dema_update(state, trainable)
         optim.zero_grad(set_to_none=False)
-        if i >= 3:
+        if i >= warmup:
             step_s.append(stepped - start)
             dema_s.append(time.perf_counter() - stepped)
-    step, dema = sum(step_s) / len(step_s), sum(dema_s) / len(dema_s)
+    return sum(step_s) / len(step_s), sum(dema_s) / len(dema_s)
+
+
+def main():
+    ensure_venv()
+    import torch
+    from transformers import LlavaConfig
+
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    if len(sys.argv) > 3:
+        torch.set_num_threads(int(sys.argv[3]))
+    torch.manual_seed(1)
+    with open(os.path.join(ROOT, "assets", "demo", "config.json")) as f:
+        config = LlavaConfig(**json.load(f))
+    model, trainable, optim = lora_llava(config, 8)
+    vc = config.vision_config
+    image_tokens = (vc.image_size // vc.patch_size) ** 2
+    length = image_tokens + TEXT_TOKENS
+    ids = batch_ids(torch, batch, image_tokens, config.image_token_index)
+    pixels = torch.randn(batch, 3, vc.image_size, vc.image_size)
+    step, dema = time_training(model, trainable, optim, ids, pixels, ids, steps, 3)
 
     model.eval()
     prompt = batch_ids(torch, 1, image_tokens, config.image_token_index)
