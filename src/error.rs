@@ -52,6 +52,9 @@ pub enum Error {
         /// Why it failed.
         source: Box<Error>,
     },
+    /// A baseline's state is inconsistent (what, and the file when there is one).
+    #[error("{0}")]
+    Baseline(String),
     /// A run directory cannot be used (resume, evaluation or a checkpoint check failed).
     #[error("{path}: {message}")]
     Run {

@@ -19,6 +19,7 @@
 //! |---|---|
 //! | [`experiments`] | the embedded demo, the SmolLM2 + easy-VQA reproduction, the method comparison, step benchmarks |
 //! | [`continual`] | a continual run: [`continual::run`], its configuration, run directory, resume, manifest, reports |
+//! | [`baselines`] | the compared continual-learning methods: EWC, LwF, experience replay |
 //! | [`eval`], [`train`] | scorers, batched generation and the accuracy matrix; one task's training around the one [`train::train_step`] |
 //! | [`routing`] | instruction similarity, the codebook (retrain or expand), the test-time router |
 //! | [`model`] | Llama, CLIP, projector, LLaVA, BERT, one attention kernel, HF/GGUF/PEFT files, generation |
@@ -30,6 +31,7 @@
 //! WGPU or CUDA at run time from a `--device` string.
 
 pub mod adapters;
+pub mod baselines;
 pub mod continual;
 pub mod data;
 pub mod dema;

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("cli", 90),
     ("experiments", 80),
     ("continual", 70),
+    ("baselines", 65),
     ("eval", 60),
     ("train", 60),
     // the crate-wide error wraps the errors of routing and below; eval and up return it

@@ -271,9 +271,9 @@ fn shipped_run_configs_parse_and_resolve() {
 
 #[test]
 fn methods_compared_in_parallel_match_one_at_a_time() {
-    use lcia::continual::config::{EmaChoice, EmaWhen, MethodSection};
     use lcia::experiments::compare::compare_methods;
     use lcia::experiments::demo::data::SyntheticBenchmark;
+    use lcia::experiments::methods::parse_methods;
     let dir = temp_dir("compare");
     let path = three_tasks(&dir);
     let mut config = RunConfig::from_file(&path).unwrap();
@@ -293,38 +293,21 @@ fn methods_compared_in_parallel_match_one_at_a_time() {
             })
             .collect(),
     };
-    let lora = MethodSection {
-        grouping: false,
-        ema: EmaChoice::Off,
-        ema_when: EmaWhen::Always,
-        ..MethodSection::default()
-    };
-    let methods = [("LoRA", lora), ("LCIA", MethodSection::default())];
+    let methods = parse_methods("zero-shot,lora,lcia,multitask").unwrap();
     let device = Default::default();
-    let two = compare_methods::<AB>(
-        &dir.join("two"),
-        &config,
-        &methods,
-        &bench,
-        true,
-        2,
-        &device,
-    )
-    .unwrap();
-    let one = compare_methods::<AB>(
-        &dir.join("one"),
-        &config,
-        &methods,
-        &bench,
-        true,
-        1,
-        &device,
-    )
-    .unwrap();
+    let two =
+        compare_methods::<AB>(&dir.join("two"), &config, &methods, &bench, 2, &device).unwrap();
+    let one =
+        compare_methods::<AB>(&dir.join("one"), &config, &methods, &bench, 1, &device).unwrap();
     let names: Vec<&str> = two.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(
         names,
-        ["Zero-shot", "LoRA", "LCIA", "Multitask (upper bound)"]
+        [
+            "Zero-shot",
+            "LoRA (sequential)",
+            "LCIA (DEMA + grouping)",
+            "Multitask (upper bound)"
+        ]
     );
     for (a, b) in two.iter().zip(&one) {
         assert_eq!(a.metrics, b.metrics, "{}", a.method);

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod balanced_ema;
+mod baselines;
 mod common;
 mod data;
 mod dema;

@@ -12,6 +12,7 @@ use lcia::continual::config::RunConfig;
 use lcia::continual::{RunDir, RunOptions, run};
 use lcia::eval::report::{matrix_markdown, metrics_markdown};
 use lcia::experiments::comparison_markdown;
+use lcia::experiments::methods::MethodChoice;
 use lcia_backends::BackendTask;
 
 /// `lcia run`.
@@ -134,6 +135,14 @@ pub struct DemoArgs {
     /// Output directory (default: runs/demo or runs/demo-quick); finished parts are reused.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The compared methods, comma-separated: lora, ema, dema, grouping, lcia, ewc, lwf,
+    /// replay-1, replay-5, multitask, zero-shot.
+    #[arg(long, default_value = lcia::experiments::demo::DEFAULT_METHODS, value_parser = methods)]
+    pub methods: MethodChoice,
+}
+
+fn methods(list: &str) -> Result<MethodChoice, String> {
+    lcia::experiments::methods::parse_methods(list)
 }
 
 impl BackendTask for DemoArgs {
@@ -147,7 +156,10 @@ impl BackendTask for DemoArgs {
             "runs/demo"
         };
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
-        let settings = DemoSettings::new(self.quick);
+        let settings = DemoSettings {
+            methods: self.methods,
+            ..DemoSettings::new(self.quick)
+        };
         let results = run_demo::<AB>(&out, &settings, &device).context("demo")?;
         Ok(format!(
             "{}\nEach method's run directory holds report.md and plots/ (accuracy matrix, loss, α):\n{}\ncomparison: {}\n",
@@ -175,6 +187,9 @@ pub struct EasyVqaArgs {
     /// are reused.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The compared methods, comma-separated (as `lcia demo --methods`).
+    #[arg(long, default_value = lcia::experiments::easy_vqa::DEFAULT_METHODS, value_parser = methods)]
+    pub methods: MethodChoice,
 }
 
 impl BackendTask for EasyVqaArgs {
@@ -188,7 +203,10 @@ impl BackendTask for EasyVqaArgs {
             "runs/easy-vqa"
         };
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
-        let settings = EasyVqaSettings::new(self.quick);
+        let settings = EasyVqaSettings {
+            methods: self.methods,
+            ..EasyVqaSettings::new(self.quick)
+        };
         let results =
             run_easy_vqa::<AB>(&self.assets, &out, &settings, &device).context("easy-VQA")?;
         Ok(format!(

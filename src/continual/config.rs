@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::ExpandInit;
+use crate::baselines::Baseline;
 use crate::data::tasks::{CoinTask, TaskOrder};
 use crate::dema::{DemaConfig, DemaVariant, EmaDtype, FIXED_EMA_BETA};
 use crate::eval::{LongPrompts, ScorerKind, ScorerMode, TaskSpec};
@@ -125,6 +126,10 @@ pub struct MethodSection {
     pub ema_dtype: EmaDtype,
     /// Test-time allocation granularity.
     pub routing: RoutingMode,
+    /// A compared baseline (`[method.baseline]`, `name` = `"ewc"`, `"lwf"` or `"replay"`,
+    /// with its hyper-parameters); none for LCIA and its ablations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
 }
 
 impl Default for MethodSection {
@@ -139,6 +144,7 @@ impl Default for MethodSection {
             ema_when: EmaWhen::Retrain,
             ema_dtype: EmaDtype::F32,
             routing: RoutingMode::PerDataset,
+            baseline: None,
         }
     }
 }

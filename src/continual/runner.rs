@@ -14,8 +14,9 @@ use super::manifest::{
     BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file, write_json,
 };
 use super::run_dir::{RunDir, RunOptions, group_name};
-use super::setup::{build_model, image_tokens, load_samples, lora_config};
+use super::setup::{build_model, image_tokens, load_samples, lora_config, replay_samples};
 use crate::adapters::PeftConfig;
+use crate::baselines::BaselineRun;
 use crate::data::{ImagePreprocess, TestRecord, load_test_records};
 use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
 use crate::model::hf::read_llava_config;
@@ -24,7 +25,7 @@ use crate::routing::{
     AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
     write_audit,
 };
-use crate::train::{TrainConfig, TrainReport, train_task};
+use crate::train::{TrainConfig, TrainReport, train_task_with};
 
 /// The result of [`run`].
 #[derive(Debug, Clone)]
@@ -100,6 +101,13 @@ pub fn run<B: AutodiffBackend>(
         // a crash between a task's commit and its reports leaves them stale: write them anew
         super::run_report::write_run_reports(out, &state.manifest, &state.matrix)?;
     }
+    let previous = state
+        .manifest
+        .finished
+        .last()
+        .map(|r| run.resolve(&r.checkpoint));
+    let baseline = config.method.baseline.as_ref();
+    let mut baseline = BaselineRun::<B>::open(baseline, previous.as_deref(), device)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         template: &config.model.template,
@@ -164,19 +172,20 @@ pub fn run<B: AutodiffBackend>(
             ..task.train.clone()
         };
         let images = ImagePreprocess::llava(llava.vision_config.image_size);
-        let (model, report) = train_task(
-            state.model,
-            &samples,
-            &train,
-            dema.as_ref(),
-            &images,
-            0,
-            device,
-        )
-        .map_err(|e| crate::Error::Task {
+        let replayed = replay_samples(config, &tasks, index, &tokenizer, tokens)?;
+        if !replayed.is_empty() {
+            log::info!("  replaying {} samples of earlier tasks", replayed.len());
+        }
+        let mixed = [samples.as_slice(), replayed.as_slice()].concat();
+        let terms = baseline.terms(&state.model, index);
+        let objective = (dema.as_ref(), terms);
+        let in_task = |e| crate::Error::Task {
             task: name.to_string(),
             source: Box::new(e),
-        })?;
+        };
+        let (model, report) =
+            train_task_with(state.model, &mixed, &train, objective, &images, 0, device)
+                .map_err(in_task)?;
         state.model = model;
         state.sets.store(&state.model)?;
 
@@ -191,6 +200,15 @@ pub fn run<B: AutodiffBackend>(
             group,
         };
         info.write(&checkpoint_dir)?;
+        baseline
+            .finish_task(
+                &state.model,
+                &samples,
+                (&images, train.seed),
+                &checkpoint_dir,
+                device,
+            )
+            .map_err(in_task)?;
         write_training_logs(&run, index, name, &report)?;
 
         let row = evaluate_seen(

@@ -5,9 +5,11 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use super::config::RunConfig;
+use super::config::{ResolvedTask, RunConfig};
 use crate::adapters::LoraConfig;
 use crate::adapters::lora::reseed_lora;
+use crate::baselines::Baseline;
+use crate::baselines::replay::{buffer_seed, reservoir};
 use crate::data::sample::{ImageTokens, TrainSample, train_sample};
 use crate::data::{TextTokenizer, TrainRecord, load_train_records};
 use crate::model::hf::load_llava;
@@ -88,4 +90,31 @@ pub fn load_samples(
         ));
     }
     Ok((records, samples, report.skipped.len() + masked))
+}
+
+/// The replayed samples of task `index` under experience replay: each earlier task's buffer
+/// ([`crate::baselines::replay`]) drawn again from its training file; none for other methods
+/// and for the first task.
+pub fn replay_samples(
+    config: &RunConfig,
+    tasks: &[ResolvedTask],
+    index: usize,
+    tokenizer: &TextTokenizer,
+    tokens: ImageTokens,
+) -> crate::Result<Vec<TrainSample>> {
+    let Some(Baseline::Replay(replay)) = &config.method.baseline else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (j, task) in tasks.iter().enumerate().take(index) {
+        let (_, samples, _) = load_samples(&task.train_file, config, tokenizer, tokens)?;
+        let kept = replay.kept(samples.len());
+        let seed = buffer_seed(config.train.seed, j);
+        out.extend(
+            reservoir(samples.len(), kept, seed)
+                .into_iter()
+                .map(|i| samples[i].clone()),
+        );
+    }
+    Ok(out)
 }

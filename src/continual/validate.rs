@@ -133,6 +133,19 @@ pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
             );
         }
     }
+    if let Some(baseline) = &method.baseline {
+        for (field, what) in baseline.problems() {
+            p.0.push(format!("{field}: {what}"));
+        }
+        let name = baseline.name();
+        let one_set = !method.grouping;
+        p.check(
+            one_set,
+            "method.grouping",
+            true,
+            &format!("false with baseline '{name}' (it trains one parameter set)"),
+        );
+    }
     match p.0.is_empty() {
         true => Ok(()),
         false => Err(crate::Error::Config {

@@ -259,3 +259,79 @@ pub fn tradeoff_chart(
         root.present().map_err(|e| e.to_string())
     })
 }
+
+/// A method comparison over a task sequence: one marked line per method (mean accuracy on the
+/// tasks seen so far, at task positions `1..=n` named by `tasks` on the x axis) and, when
+/// given, a reference (the multitask upper bound) as a dashed horizontal line.
+pub fn task_chart(
+    path: &Path,
+    title: &str,
+    tasks: &[String],
+    series: &[(String, Vec<(f64, f64)>)],
+    reference: Option<(&str, f64)>,
+) -> crate::Result<()> {
+    draw_png(path, |tmp| {
+        let n = tasks.len().max(1);
+        let values = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+        let values: Vec<f64> = values
+            .chain(reference.map(|r| r.1))
+            .filter(|y| y.is_finite())
+            .collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.08).max(1.0);
+        let root = BitMapBackend::new(tmp, (900, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5..n as f64 + 0.5, (lo - pad)..(hi + pad))
+            .map_err(|e| e.to_string())?;
+        let name_of = |x: &f64| {
+            let i = x.round();
+            match (x - i).abs() < 1e-6 && i >= 1.0 {
+                true => tasks.get(i as usize - 1).cloned().unwrap_or_default(),
+                false => String::new(),
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&name_of)
+            .x_desc("after training on task")
+            .y_desc("mean accuracy on the tasks seen so far (%)")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        if let Some((name, y)) = reference {
+            let grey = RGBColor(90, 90, 90);
+            let dashes = (0..2 * n).map(|k| {
+                let x0 = 0.5 + k as f64 * 0.5;
+                PathElement::new(vec![(x0, y), (x0 + 0.3, y)], grey.stroke_width(2))
+            });
+            chart
+                .draw_series(dashes)
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
+        }
+        for (k, (name, data)) in series.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            let line = LineSeries::new(data.iter().copied(), colour.stroke_width(2));
+            chart
+                .draw_series(line.point_size(4))
+                .map_err(|e| e.to_string())?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })
+}

@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::demo::data::SyntheticBenchmark;
+use super::methods::{MethodChoice, MethodSpec};
 use super::parallel::in_parallel;
 use crate::continual::checkpoint_eval::evaluate_checkpoint;
 use crate::continual::config::{EmaChoice, MethodSection, RunConfig, TaskEntry};
@@ -27,14 +28,6 @@ pub struct MethodResult {
     pub seconds: f64,
     /// The run directory.
     pub run_dir: PathBuf,
-}
-
-fn slug(name: &str) -> String {
-    name.split_whitespace()
-        .next()
-        .unwrap_or(name)
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase()
 }
 
 fn flat(
@@ -61,25 +54,27 @@ fn flat(
     (row, vec![(1.0, mean), (tasks as f64, mean)])
 }
 
-/// Runs each of `methods` over the tasks of `config` (one run directory each under
-/// `out/runs/`, resumed when already there) and the multitask upper bound, `jobs` of them at a
-/// time on their own threads (the CPU backend computes on one core per run), then, with
-/// `zero_shot`, evaluates the starting model (the first run's `initial/` parameter set) on
-/// every task. Writes `comparison.md`, `comparison.json` and `comparison.png` (mean accuracy on
-/// the tasks seen so far) into `out`.
+/// Runs each continual method of `choice` over the tasks of `config` (one run directory each
+/// under `out/runs/`, named by the method's key, resumed when already there) and, when chosen,
+/// the multitask upper bound, `jobs` of them at a time on their own threads (the CPU backend
+/// computes on one core per run); then, when chosen, evaluates the starting model (the first
+/// run's `initial/` parameter set) on every task. Writes `comparison.md`, `comparison.json`
+/// and `comparison.png` (mean accuracy on the tasks seen so far, multitask as a dashed
+/// reference) into `out`.
 pub fn compare_methods<B: AutodiffBackend>(
     out: &Path,
     config: &RunConfig,
-    methods: &[(&str, MethodSection)],
+    choice: &MethodChoice,
     bench: &SyntheticBenchmark,
-    zero_shot: bool,
     jobs: usize,
     device: &B::Device,
 ) -> crate::Result<Vec<MethodResult>> {
     let config_path = out.join("comparison.toml");
-    let indices: Vec<usize> = (0..=methods.len()).collect();
+    let methods = &choice.continual;
+    let runs = methods.len() + usize::from(choice.multitask);
+    let indices: Vec<usize> = (0..runs).collect();
     let done = in_parallel(jobs, &indices, |&i| match methods.get(i) {
-        Some((name, method)) => one_method::<B>(out, &config_path, config, name, method, device),
+        Some(spec) => one_method::<B>(out, &config_path, config, spec, device),
         None => multitask::<B>(out, config, bench, device),
     });
     let mut results = Vec::new();
@@ -89,9 +84,10 @@ pub fn compare_methods<B: AutodiffBackend>(
         curves.push((result.method.clone(), curve));
         results.push(result);
     }
-    if let (true, Some((first, _))) = (zero_shot, methods.first()) {
+    if choice.zero_shot {
         let started = Instant::now();
-        let initial = RunDir::new(out.join("runs").join(slug(first))).initial();
+        let first = methods.first().map_or("multitask", |m| m.key.as_str());
+        let initial = RunDir::new(out.join("runs").join(first)).initial();
         let evaluated = evaluate_checkpoint::<B::InnerBackend>(
             &config_path,
             config,
@@ -108,12 +104,16 @@ pub fn compare_methods<B: AutodiffBackend>(
         curves.insert(0, (row.method.clone(), curve));
         results.insert(0, row);
     }
-    crate::eval::plot::line_chart(
+    let tasks: Vec<String> = bench.tasks.iter().map(|t| t.0.clone()).collect();
+    let reference = choice.multitask.then(|| curves.pop()).flatten();
+    crate::eval::plot::task_chart(
         &out.join("comparison.png"),
         "Mean accuracy on the tasks seen so far",
-        "tasks learned",
-        "accuracy (%)",
+        &tasks,
         &curves,
+        reference
+            .as_ref()
+            .map(|(name, c)| (name.as_str(), c.first().map_or(0.0, |p| p.1))),
     )?;
     let file = out.join("comparison.json");
     write_json(&file, &results).map_err(|e| crate::Error::io(&file, e))?;
@@ -130,14 +130,13 @@ fn one_method<B: AutodiffBackend>(
     out: &Path,
     config_path: &Path,
     config: &RunConfig,
-    name: &str,
-    method: &MethodSection,
+    spec: &MethodSpec,
     device: &B::Device,
 ) -> crate::Result<(MethodResult, Curve)> {
     let started = Instant::now();
     let mut method_config = config.clone();
-    method_config.method = method.clone();
-    let run_dir = out.join("runs").join(slug(name));
+    method_config.method = spec.section.clone();
+    let run_dir = out.join("runs").join(&spec.key);
     let options = RunOptions {
         resume: RunDir::new(&run_dir).manifest().is_file(),
         stop_after: None,
@@ -155,7 +154,7 @@ fn one_method<B: AutodiffBackend>(
         .map(|(j, row)| ((j + 1) as f64, row.iter().sum::<f64>() / row.len() as f64))
         .collect();
     let result = MethodResult {
-        method: name.to_string(),
+        method: spec.label.clone(),
         metrics,
         final_accuracy: matrix.tasks.iter().cloned().zip(last).collect(),
         seconds: started.elapsed().as_secs_f64(),

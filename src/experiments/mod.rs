@@ -6,6 +6,7 @@ pub mod compare;
 pub mod dema_study;
 pub mod demo;
 pub mod easy_vqa;
+pub mod methods;
 pub mod parallel;
 pub mod recipe;
 pub mod step_bench;

@@ -217,12 +217,28 @@ impl<B: Backend> Llava<B> {
         attention_mask: Option<Tensor<B, 2, Int>>,
         labels: Tensor<B, 2, Int>,
     ) -> Result<Tensor<B, 1>, ModelError> {
+        let device = ids.device();
+        Ok(self
+            .supervised_logits(ids, pixels, attention_mask, labels)?
+            .map_or_else(|| Tensor::zeros([1], &device), |s| s.loss()))
+    }
+
+    /// The logits of the supervised positions only (see [`Self::supervised_loss`]), with
+    /// their targets; `None` when no position is supervised. Distillation (LwF) compares two
+    /// models' logits on exactly these rows.
+    pub fn supervised_logits(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        pixels: Option<Tensor<B, 4>>,
+        attention_mask: Option<Tensor<B, 2, Int>>,
+        labels: Tensor<B, 2, Int>,
+    ) -> Result<Option<SupervisedLogits<B>>, ModelError> {
         let labels = labels.mask_fill(ids.clone().equal_elem(self.image_token_index), IGNORE_INDEX);
         let [batch, len] = ids.dims();
         let device = ids.device();
         let embeds = self.embed(ids, pixels)?;
         if len < 2 {
-            return Ok(Tensor::zeros([1], &device));
+            return Ok(None);
         }
         let labels: Vec<i64> = labels
             .into_data()
@@ -241,7 +257,7 @@ impl<B: Backend> Llava<B> {
             }
         }
         if rows.is_empty() {
-            return Ok(Tensor::zeros([1], &device));
+            return Ok(None);
         }
         let n = rows.len();
         let hidden = self
@@ -252,9 +268,31 @@ impl<B: Backend> Llava<B> {
         let picked = hidden.reshape([batch * len, width]).select(0, rows);
         let logits = self.language_model.head(picked.unsqueeze_dim(0));
         let vocab = logits.dims()[2];
-        let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
-        let log_p = burn::tensor::activation::log_softmax(logits.reshape([n, vocab]), 1);
-        Ok(log_p.gather(1, targets).mean().neg())
+        Ok(Some(SupervisedLogits {
+            logits: logits.reshape([n, vocab]),
+            targets: Tensor::from_data(TensorData::new(targets, [n]), &device),
+        }))
+    }
+}
+
+/// The logits of a batch's supervised positions and the tokens they predict.
+#[derive(Debug, Clone)]
+pub struct SupervisedLogits<B: Backend> {
+    /// `[rows, vocab]`, one row per supervised position (batch-major, then position).
+    pub logits: Tensor<B, 2>,
+    /// `[rows]`, the next token of each row.
+    pub targets: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> SupervisedLogits<B> {
+    /// Mean next-token cross-entropy of the rows, `[1]`.
+    pub fn loss(&self) -> Tensor<B, 1> {
+        let n = self.targets.dims()[0];
+        let log_p = burn::tensor::activation::log_softmax(self.logits.clone(), 1);
+        log_p
+            .gather(1, self.targets.clone().reshape([n, 1]))
+            .mean()
+            .neg()
     }
 }
 

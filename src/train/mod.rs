@@ -9,5 +9,5 @@ pub mod step;
 pub mod trainer;
 
 pub use record::{StepRecord, TrainReport, step_message};
-pub use step::{MicroBatch, StepOutcome, StepPhases, StepRates, StepState, train_step};
-pub use trainer::{TrainConfig, train_task};
+pub use step::{LossTerm, MicroBatch, StepOutcome, StepPhases, StepRates, StepState, train_step};
+pub use trainer::{TrainConfig, train_task, train_task_with};

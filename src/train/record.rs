@@ -10,8 +10,11 @@ use crate::dema::{AlphaSource, AlphaTrace, BalancedEma, DemaRegime, DemaStats};
 pub struct StepRecord {
     /// 1-based optimizer step.
     pub step: usize,
-    /// Mean loss over the step's forward passes.
+    /// Mean cross-entropy over the step's forward passes.
     pub loss: f64,
+    /// The baseline's extra loss terms (EWC, LwF, O-LoRA), when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f64>,
     /// LoRA learning rate used.
     pub lr: f64,
     /// Gradient norm before clipping (when clipping is on).
@@ -46,16 +49,18 @@ pub struct TrainReport {
 impl TrainReport {
     /// The per-step log as CSV.
     pub fn steps_csv(&self) -> String {
+        let penalties = self.steps.iter().any(|s| s.penalty.is_some());
         let mut out = String::from(
-            "step,loss,lr,grad_norm,tokens,alpha_min,alpha_mean,alpha_max,dynamic,fallback,seconds\n",
+            "step,loss,lr,grad_norm,tokens,alpha_min,alpha_mean,alpha_max,dynamic,fallback,seconds",
         );
+        out.push_str(if penalties { ",penalty\n" } else { "\n" });
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6e}"));
         for s in &self.steps {
             let (lo, mean, hi) = s
                 .alpha
                 .map_or((None, None, None), |(a, b, c)| (Some(a), Some(b), Some(c)));
             out.push_str(&format!(
-                "{},{:.6},{:.6e},{},{},{},{},{},{},{},{:.3}\n",
+                "{},{:.6},{:.6e},{},{},{},{},{},{},{},{:.3}",
                 s.step,
                 s.loss,
                 s.lr,
@@ -68,6 +73,10 @@ impl TrainReport {
                 s.fallback,
                 s.seconds
             ));
+            if penalties {
+                out.push_str(&format!(",{}", opt(s.penalty)));
+            }
+            out.push('\n');
         }
         out
     }
@@ -98,8 +107,11 @@ pub fn step_message(step: &StepRecord, tokens_per_second: f64) -> String {
     let alpha = step
         .alpha
         .map_or("-".to_string(), |(_, mean, _)| format!("{mean:.3}"));
+    let penalty = step
+        .penalty
+        .map_or(String::new(), |p| format!(" + {p:.2e}"));
     format!(
-        "loss {:.4} lr {:.2e} α {alpha} {:.0} tok/s",
+        "loss {:.4}{penalty} lr {:.2e} α {alpha} {:.0} tok/s",
         step.loss, step.lr, tokens_per_second
     )
 }

@@ -14,7 +14,7 @@ use super::grads::{clip_global_norm, first_non_finite, split_off};
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
 use crate::dema::{BalancedEma, DemaConfig, DemaStats, StepGradients};
-use crate::model::llava::Llava;
+use crate::model::llava::{Llava, SupervisedLogits};
 
 /// One forward pass's inputs.
 #[derive(Debug, Clone)]
@@ -82,12 +82,29 @@ pub struct StepRates {
     pub max_grad_norm: Option<f64>,
 }
 
-/// What carries from step to step: the two AdamW optimizers and the balanced EMA.
+/// A term added to each micro-batch's loss: the regularisers of the baselines (EWC's
+/// quadratic penalty, LwF's distillation, O-LoRA's orthogonality).
+pub trait LossTerm<B: AutodiffBackend> {
+    /// The weighted term for one micro-batch, `[1]`, or `None` when it does not apply.
+    /// `student` holds the trained model's logits at the batch's supervised positions (`None`
+    /// when none is supervised). The step divides it by the number of micro-batches, as the
+    /// loss, so a term that depends on the weights only is counted once per step.
+    fn term(
+        &self,
+        model: &Llava<B>,
+        batch: &MicroBatch<B>,
+        student: Option<&SupervisedLogits<B>>,
+    ) -> crate::Result<Option<Tensor<B, 1>>>;
+}
+
+/// What carries from step to step: the two AdamW optimizers, the balanced EMA and the extra
+/// loss terms.
 pub struct StepState<B: AutodiffBackend> {
     steps: usize,
     lora: OptimizerAdaptor<AdamW, Llava<B>, B>,
     projector: OptimizerAdaptor<AdamW, Llava<B>, B>,
     ema: Option<BalancedEma<B>>,
+    terms: Vec<Box<dyn LossTerm<B>>>,
 }
 
 impl<B: AutodiffBackend> StepState<B> {
@@ -106,7 +123,14 @@ impl<B: AutodiffBackend> StepState<B> {
             projector: adamw.init::<B, Llava<B>>(),
             ema: dema
                 .map(|c| BalancedEma::new(c.clone()).with_peak_rates(peak_rates.0, peak_rates.1)),
+            terms: Vec::new(),
         }
+    }
+
+    /// Adds `terms` to every micro-batch's loss.
+    pub fn with_terms(mut self, terms: Vec<Box<dyn LossTerm<B>>>) -> Self {
+        self.terms.extend(terms);
+        self
     }
 
     /// Optimizer steps applied so far.
@@ -170,8 +194,10 @@ fn lap<B: Backend>(
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepOutcome {
-    /// Mean loss over the step's micro-batches.
+    /// Mean cross-entropy over the step's micro-batches (the extra terms apart).
     pub loss: f64,
+    /// The extra loss terms of the step, summed (`None` without terms).
+    pub penalty: Option<f64>,
     /// Global gradient norm before clipping (when clipping is on).
     pub grad_norm: Option<f64>,
     /// Real tokens of the step.
@@ -196,15 +222,29 @@ pub fn train_step<B: AutodiffBackend>(
     let mut clock = timing.map(|phases| (phases, Instant::now()));
     let micro_batches = batches.len();
     let mut accumulator = GradientsAccumulator::<Llava<B>>::new();
-    let (mut loss_sum, mut tokens) = (0.0, 0usize);
+    let (mut loss_sum, mut penalty_sum, mut tokens) = (0.0, 0.0, 0usize);
     let mut device = None;
     for batch in batches {
         let batch = batch?;
         let device = device.get_or_insert_with(|| batch.ids.device());
-        let loss =
-            model.supervised_loss(batch.ids, batch.pixels, batch.attention_mask, batch.labels)?;
-        let loss = loss.div_scalar(micro_batches as f64);
+        let logits = model.supervised_logits(
+            batch.ids.clone(),
+            batch.pixels.clone(),
+            batch.attention_mask.clone(),
+            batch.labels.clone(),
+        )?;
+        let mut loss = logits
+            .as_ref()
+            .map_or_else(|| Tensor::zeros([1], &*device), SupervisedLogits::loss)
+            .div_scalar(micro_batches as f64);
         loss_sum += loss.clone().into_scalar().elem::<f64>();
+        for term in &state.terms {
+            if let Some(extra) = term.term(&model, &batch, logits.as_ref())? {
+                let extra = extra.div_scalar(micro_batches as f64);
+                penalty_sum += extra.clone().into_scalar().elem::<f64>();
+                loss = loss + extra;
+            }
+        }
         tokens += batch.tokens;
         lap::<B>(&mut clock, device, |p| &mut p.forward);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -212,12 +252,12 @@ pub fn train_step<B: AutodiffBackend>(
         lap::<B>(&mut clock, device, |p| &mut p.backward);
     }
     let mut grads = accumulator.grads();
-    if !loss_sum.is_finite() {
+    if !(loss_sum + penalty_sum).is_finite() {
         let culprit = first_non_finite::<B, _>(&model, Some(&grads))
             .map_or(String::new(), |name| format!(" (first non-finite: {name})"));
         return Err(crate::Error::NonFinite {
             step: state.steps + 1,
-            what: format!("the loss is {loss_sum}{culprit}"),
+            what: format!("the loss is {}{culprit}", loss_sum + penalty_sum),
         });
     }
     // The EMA reads the unclipped gradient, as the official code does (DeepSpeed clips only its
@@ -246,6 +286,7 @@ pub fn train_step<B: AutodiffBackend>(
     state.steps += 1;
     let outcome = StepOutcome {
         loss: loss_sum,
+        penalty: (!state.terms.is_empty()).then_some(penalty_sum),
         grad_norm,
         tokens,
     };

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::grads::first_non_finite;
 use super::record::{StepRecord, TrainReport, alpha_summary, step_message};
 use super::schedule::{WARMUP_RATIO, cosine_with_warmup, warmup_steps};
-use super::step::{MicroBatch, StepRates, StepState, train_step};
+use super::step::{LossTerm, MicroBatch, StepRates, StepState, train_step};
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
 use crate::dema::{DemaConfig, DemaRegime};
@@ -79,10 +79,25 @@ impl Default for TrainConfig {
 /// A non-finite loss stops training before its step is applied, and weights that are not
 /// finite at the end (after the EMA) are an error too: [`crate::Error::NonFinite`].
 pub fn train_task<B: AutodiffBackend>(
-    mut model: Llava<B>,
+    model: Llava<B>,
     samples: &[TrainSample],
     config: &TrainConfig,
     dema: Option<&DemaConfig>,
+    images: &ImagePreprocess,
+    pad_id: i64,
+    device: &B::Device,
+) -> crate::Result<(Llava<B>, TrainReport)> {
+    let objective = (dema, Vec::new());
+    train_task_with(model, samples, config, objective, images, pad_id, device)
+}
+
+/// [`train_task`] with extra loss terms added to every step (`objective`: the EMA, when on,
+/// and the terms).
+pub fn train_task_with<B: AutodiffBackend>(
+    mut model: Llava<B>,
+    samples: &[TrainSample],
+    config: &TrainConfig,
+    (dema, terms): (Option<&DemaConfig>, Vec<Box<dyn LossTerm<B>>>),
     images: &ImagePreprocess,
     pad_id: i64,
     device: &B::Device,
@@ -97,7 +112,7 @@ pub fn train_task<B: AutodiffBackend>(
         .map_or(all_epochs, |cap| cap.min(all_epochs));
     let warmup = warmup_steps(total, config.warmup_ratio);
     let peak_rates = (config.lr_lora, config.lr_projector);
-    let mut state = StepState::<B>::new(config.weight_decay, dema, peak_rates);
+    let mut state = StepState::<B>::new(config.weight_decay, dema, peak_rates).with_terms(terms);
     let mut report = TrainReport::default();
     let bar = crate::progress::bar(total as u64, config.progress);
     bar.set_prefix("train");
@@ -137,6 +152,7 @@ pub fn train_task<B: AutodiffBackend>(
             let record = StepRecord {
                 step: step + 1,
                 loss: outcome.loss,
+                penalty: outcome.penalty,
                 lr: rates.lora,
                 grad_norm: outcome.grad_norm,
                 tokens: outcome.tokens,

@@ -11,8 +11,9 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::compare::{MethodResult, compare_methods};
+use super::methods::{MethodChoice, parse_methods};
 use super::recipe::{SmallRun, caption_stage, small_run_config};
-use crate::continual::config::{EmaChoice, EmaWhen, MethodSection, RunConfig};
+use crate::continual::config::RunConfig;
 use crate::data::Template;
 use crate::model::{HfConfig, Llava, Trainable};
 use crate::train::TrainConfig;
@@ -36,6 +37,8 @@ pub struct DemoSettings {
     pub stage1_lr: f64,
     /// Seed of the model's random weights.
     pub seed: u64,
+    /// The compared methods.
+    pub methods: MethodChoice,
 }
 
 impl DemoSettings {
@@ -57,6 +60,7 @@ impl DemoSettings {
             task_epochs: epochs,
             stage1_lr: 2e-3,
             seed: 7,
+            methods: parse_methods(DEFAULT_METHODS).expect("the default methods parse"),
         }
     }
 }
@@ -76,20 +80,8 @@ pub fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSetti
     config
 }
 
-/// The compared methods: name and `[method]` section.
-pub fn methods() -> Vec<(&'static str, MethodSection)> {
-    let single = |ema, ema_when| MethodSection {
-        grouping: false,
-        ema,
-        ema_when,
-        ..MethodSection::default()
-    };
-    vec![
-        ("LoRA (sequential)", single(EmaChoice::Off, EmaWhen::Always)),
-        ("EMA 0.99", single(EmaChoice::Fixed, EmaWhen::Always)),
-        ("LCIA (DEMA + grouping)", MethodSection::default()),
-    ]
-}
+/// The methods `lcia demo` compares unless `--methods` says otherwise.
+pub const DEFAULT_METHODS: &str = "lora,ema,lcia,multitask";
 
 /// Stage 1: every weight of a random-initialised LLaVA trained on the captions, saved as a
 /// llava-hf directory with its tokenizer (skipped when `base` already holds it).
@@ -145,7 +137,7 @@ pub fn run_demo<B: AutodiffBackend>(
     let base = out.join("base");
     stage1::<B>(&base, &bench, settings, device)?;
     let config = base_config(&base, &bench, settings);
-    let results = compare_methods::<B>(out, &config, &methods(), &bench, false, 1, device)?;
+    let results = compare_methods::<B>(out, &config, &settings.methods, &bench, 1, device)?;
     log::info!("demo finished in {:.0} s", start.elapsed().as_secs_f64());
     Ok(results)
 }

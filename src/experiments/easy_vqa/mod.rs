@@ -16,8 +16,9 @@ pub mod vision_pretrain;
 
 use super::compare::{MethodResult, compare_methods};
 use super::demo::data::SyntheticBenchmark;
+use super::methods::{MethodChoice, parse_methods};
 use super::recipe::{SmallRun, caption_stage, small_run_config};
-use crate::continual::config::{EmaChoice, EmaWhen, MethodSection, RunConfig};
+use crate::continual::config::RunConfig;
 use crate::continual::manifest::Manifest;
 use crate::data::{Template, TextTokenizer};
 use crate::model::{HfConfig, Llava, LlavaConfig, Trainable};
@@ -48,6 +49,8 @@ pub struct EasyVqaSettings {
     pub lr_lora: f64,
     /// Methods run at the same time (one core each on the CPU backend).
     pub jobs: usize,
+    /// The compared methods.
+    pub methods: MethodChoice,
 }
 
 impl EasyVqaSettings {
@@ -76,35 +79,13 @@ impl EasyVqaSettings {
             task_epochs: 1,
             lr_lora: 1e-3,
             jobs: 2,
+            methods: parse_methods(DEFAULT_METHODS).expect("the default methods parse"),
         }
     }
 }
 
-/// The compared continual methods (zero-shot and multitask are added around them).
-pub fn methods() -> Vec<(&'static str, MethodSection)> {
-    let with = |grouping, ema, ema_when| MethodSection {
-        grouping,
-        ema,
-        ema_when,
-        ..MethodSection::default()
-    };
-    vec![
-        (
-            "LoRA (sequential)",
-            with(false, EmaChoice::Off, EmaWhen::Always),
-        ),
-        ("EMA 0.99", with(false, EmaChoice::Fixed, EmaWhen::Always)),
-        (
-            "DEMA only",
-            with(false, EmaChoice::Official, EmaWhen::Always),
-        ),
-        (
-            "Grouping only",
-            with(true, EmaChoice::Off, EmaWhen::Retrain),
-        ),
-        ("LCIA (DEMA + grouping)", MethodSection::default()),
-    ]
-}
+/// The methods `lcia easy-vqa` compares unless `--methods` says otherwise.
+pub const DEFAULT_METHODS: &str = "zero-shot,lora,ema,dema,grouping,lcia,multitask";
 
 fn llava_config() -> crate::Result<LlavaConfig> {
     Ok(HfConfig::from_json(EASY_VQA_CONFIG)?
@@ -265,9 +246,8 @@ pub fn run_easy_vqa<B: AutodiffBackend>(
     let results = compare_methods::<B>(
         out,
         &config,
-        &methods(),
+        &settings.methods,
         &bench,
-        true,
         settings.jobs,
         device,
     )?;

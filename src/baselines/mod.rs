@@ -1,0 +1,169 @@
+//! The continual-learning baselines the LCIA paper and its peers compare against, run by the
+//! same pipeline, data, model, scorer and budget as LCIA: EWC ([`ewc`]), LwF ([`lwf`]) and
+//! experience replay ([`replay`]). Each is chosen by `[method.baseline] name = "..."` in a run
+//! configuration with its hyper-parameters beside the name; each module's `# Faithfulness`
+//! section names the paper it follows and every deliberate difference.
+//!
+//! The regularisers enter training as [`crate::train::LossTerm`]s; what a baseline carries
+//! from task to task (EWC's Fisher) is saved beside each task's checkpoint, so a resumed run
+//! continues exactly.
+
+pub mod ewc;
+pub mod lwf;
+pub mod params;
+pub mod replay;
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+pub use ewc::{EwcConfig, EwcState, EwcTerm, diagonal_fisher};
+pub use lwf::{LwfConfig, LwfTerm, distillation_kl};
+pub use replay::{ReplayConfig, reservoir};
+
+use crate::data::ImagePreprocess;
+use crate::data::sample::TrainSample;
+use crate::model::llava::Llava;
+use crate::rng::SplitMix64;
+use crate::train::{LossTerm, MicroBatch};
+
+/// A baseline and its hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Baseline {
+    /// Elastic weight consolidation.
+    Ewc(EwcConfig),
+    /// Learning without forgetting.
+    Lwf(LwfConfig),
+    /// Experience replay.
+    Replay(ReplayConfig),
+}
+
+impl Baseline {
+    /// The name in a run configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Baseline::Ewc(_) => "ewc",
+            Baseline::Lwf(_) => "lwf",
+            Baseline::Replay(_) => "replay",
+        }
+    }
+
+    /// Problems with the hyper-parameters, as `(field, what is wrong)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut check = |field: &str, ok: bool, what: &str| {
+            if !ok {
+                out.push((format!("method.baseline.{field}"), what.to_string()));
+            }
+        };
+        match self {
+            Baseline::Ewc(c) => {
+                check(
+                    "lambda",
+                    c.lambda.is_finite() && c.lambda >= 0.0,
+                    "must be ≥ 0",
+                );
+                check("fisher_samples", c.fisher_samples >= 1, "must be ≥ 1");
+            }
+            Baseline::Lwf(c) => {
+                check(
+                    "lambda",
+                    c.lambda.is_finite() && c.lambda >= 0.0,
+                    "must be ≥ 0",
+                );
+                let t = c.temperature;
+                check("temperature", t.is_finite() && t > 0.0, "must be > 0");
+            }
+            Baseline::Replay(c) => {
+                let s = c.share;
+                check("share", s > 0.0 && s <= 1.0, "must be in (0, 1]");
+            }
+        }
+        out
+    }
+}
+
+/// File of a baseline's state beside a task's checkpoint.
+pub const STATE_FILE: &str = "baseline_state.safetensors";
+
+/// What a baseline carries through a run.
+pub struct BaselineRun<B: AutodiffBackend> {
+    baseline: Option<Baseline>,
+    ewc: EwcState<B::InnerBackend>,
+}
+
+impl<B: AutodiffBackend> BaselineRun<B> {
+    /// The state of `baseline` at the start of a run, or, resuming, as saved beside the last
+    /// finished task's checkpoint `previous`.
+    pub fn open(
+        baseline: Option<&Baseline>,
+        previous: Option<&Path>,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        let mut ewc = EwcState::default();
+        if let (Some(Baseline::Ewc(_)), Some(dir)) = (baseline, previous) {
+            let file = dir.join(STATE_FILE);
+            if !file.is_file() {
+                return Err(crate::Error::run(
+                    dir,
+                    format!("no {STATE_FILE}: the EWC run cannot resume without it"),
+                ));
+            }
+            ewc = EwcState::load(&file, device)?;
+        }
+        Ok(Self {
+            baseline: baseline.cloned(),
+            ewc,
+        })
+    }
+
+    /// The baseline, if any.
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
+    }
+
+    /// The loss terms of the task starting now from `model`.
+    pub fn terms(&self, model: &Llava<B>, index: usize) -> Vec<Box<dyn LossTerm<B>>> {
+        match &self.baseline {
+            Some(Baseline::Ewc(c)) if !self.ewc.is_empty() => {
+                vec![Box::new(EwcTerm::<B>::new(self.ewc.clone(), c.lambda))]
+            }
+            Some(Baseline::Lwf(c)) if index > 0 => {
+                vec![Box::new(LwfTerm::<B>::new(model, c.clone()))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// After a task: EWC estimates the Fisher of `model` (the task's final weights) on the
+    /// task's `samples` and writes its state into `checkpoint` (the task's checkpoint folder).
+    pub fn finish_task(
+        &mut self,
+        model: &Llava<B>,
+        samples: &[TrainSample],
+        (images, seed): (&ImagePreprocess, u64),
+        checkpoint: &Path,
+        device: &B::Device,
+    ) -> crate::Result<()> {
+        let Some(Baseline::Ewc(c)) = &self.baseline else {
+            return Ok(());
+        };
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        SplitMix64::new(seed).shuffle(&mut order);
+        order.truncate(c.fisher_samples);
+        let bar = crate::progress::bar(order.len() as u64, true);
+        bar.set_prefix("fisher");
+        let fisher = diagonal_fisher(model, order.len(), |m: &Llava<B>, i| {
+            let batch = MicroBatch::<B>::from_samples(&[&samples[order[i]]], images, 0, device)?;
+            bar.inc(1);
+            Ok(m.supervised_loss(batch.ids, batch.pixels, batch.attention_mask, batch.labels)?)
+        })?;
+        bar.finish_and_clear();
+        let theta = params::values_by_path(&model.valid(), None);
+        self.ewc.consolidate(fisher, &theta)?;
+        self.ewc.save(&checkpoint.join(STATE_FILE))
+    }
+}
