@@ -22,6 +22,7 @@ mod pipeline_errors;
 mod routing;
 mod run_guards;
 mod run_options;
+mod score;
 mod scorers;
 mod threads;
 mod trainer;

@@ -7,6 +7,7 @@ mod generate;
 mod inspect;
 mod route;
 mod run;
+mod score;
 mod study;
 
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ pub enum Command {
     /// Evaluate one checkpoint (a parameter-set directory) on tasks of a run.toml; writes
     /// predictions JSONL (CoIN answer-file fields) and accuracy.json.
     Eval(run::EvalArgs),
+    /// Score an existing answer file (the JSON lines of the official LLaVA/CoIN evaluation
+    /// scripts: question_id, text) against a task's test file with lcia's scorers, without a
+    /// model; prints the accuracy and writes per-item results.
+    Score(score::ScoreArgs),
     /// Show which instruction group (parameter set) of a run an instruction is routed to, with
     /// the similarity to every group and the threshold.
     Route(route::RouteArgs),
@@ -133,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Eval(args) => dispatch(&spec, args)??,
         Command::Route(args) => dispatch(&spec, args)??,
+        Command::Score(args) => args.run()?,
         Command::Inspect(args) if args.is_run_dir() => inspect::run_summary(&args.path)?,
         Command::Inspect(args) => dispatch(&spec, args)??,
         Command::Generate(args) => dispatch(&spec, args)?? + "\n",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::rescore::clean;
 use super::scorers::ScorerMode;
 use super::task_score::{ScorerKind, score_instance};
 use crate::data::sample::{EvalPrompt, Fitted, ImageTokens, eval_prompt_within};
@@ -94,15 +95,6 @@ pub struct TaskEval {
     pub mode: ScorerMode,
     /// One per test record, in file order.
     pub predictions: Vec<Prediction>,
-}
-
-fn clean(answer: &str) -> String {
-    let answer = answer.trim();
-    answer
-        .strip_suffix("</s>")
-        .unwrap_or(answer)
-        .trim()
-        .to_string()
 }
 
 /// Greedy answers to `prompts` in batches of `ctx.batch_size`.

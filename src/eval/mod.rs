@@ -1,10 +1,12 @@
 //! Evaluation: per-task scorers, the VQA answer normalisation, model → predictions, the
-//! accuracy matrix and its continual-learning metrics, and the reports.
+//! accuracy matrix and its continual-learning metrics, the reports, and rescoring existing
+//! answer files.
 
 pub mod evaluate;
 pub mod matrix;
 pub mod plot;
 pub mod report;
+pub mod rescore;
 pub mod scorers;
 pub mod task_score;
 pub mod vqa_normalize;
