@@ -270,3 +270,89 @@ fn lwf_and_replay_run_on_the_pipeline() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+#[test]
+fn olora_penalty_on_hand_worked_slices() {
+    use lcia::baselines::slice_orthogonality;
+    let device = Default::default();
+    // lora_a [in 2, r_total 3], rank 1: slices (1, 2), (3, 4), (5, 6)
+    let a =
+        Tensor::<AB, 2>::from_floats([[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]], &device).require_grad();
+    assert!(
+        slice_orthogonality(a.clone(), 0, 1).is_none(),
+        "nothing before the first task"
+    );
+    // task 1: (3, 4)·(1, 2) = 11 → 121; gradient 2·11·(1, 2) on slice 1 only
+    let p = slice_orthogonality(a.clone(), 1, 1).unwrap();
+    close(&values(p.clone().inner()), &[121.0]);
+    let grads = p.backward();
+    close(
+        &values(a.grad(&grads).unwrap().reshape([6])),
+        &[0.0, 22.0, 0.0, 0.0, 44.0, 0.0],
+    );
+    // task 2: (5, 6)·(1, 2) = 17, (5, 6)·(3, 4) = 39 → 289 + 1521
+    let p = slice_orthogonality(a.clone(), 2, 1).unwrap();
+    close(&values(p.inner()), &[1810.0]);
+    assert!(slice_orthogonality(a, 3, 1).is_none(), "no fourth slice");
+}
+
+#[test]
+fn olora_trains_one_slice_per_task_and_sums_them_in_one_adapter() {
+    use lcia::adapters::NamedTensors;
+    let (dir, path) = baseline_run("olora-run", "name = \"olora\"");
+    let out = run_config(&path, &dir.join("out"), &RunOptions::default()).unwrap();
+    assert_eq!(out.matrix.rows.len(), 3);
+    let ckpt = |task: &str| dir.join("out/checkpoints").join(task);
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ckpt("02-bright").join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (config["r"].as_u64(), config["lora_alpha"].as_f64()),
+        (Some(12), Some(24.0))
+    );
+    let read =
+        |task: &str| NamedTensors::read(&ckpt(task).join("adapter_model.safetensors")).unwrap();
+    let (first, second, third) = (read("01-colour"), read("02-bright"), read("03-option"));
+    let mut checked = 0;
+    for (name, (shape, one)) in first.tensors.iter().filter(|(n, _)| n.contains(".lora_")) {
+        let (_, two) = &second.tensors[name];
+        let (_, three) = &third.tensors[name];
+        // lora_A is [r_total, in] (rows = rank), lora_B is [out, r_total] (columns = rank)
+        let slot = |i: usize| {
+            if name.contains("lora_A") {
+                i / shape[1]
+            } else {
+                i % shape[1]
+            }
+        };
+        for i in 0..one.len() {
+            let slice = slot(i) / 4;
+            match slice {
+                0 => assert!(
+                    one[i] == two[i] && two[i] == three[i],
+                    "{name}: task 1's slice moved"
+                ),
+                1 => assert!(two[i] == three[i], "{name}: task 2's slice moved in task 3"),
+                _ => {}
+            }
+            if name.contains("lora_B") && slice == 2 {
+                assert_eq!(two[i], 0.0, "{name}: task 3's B is 0 until task 3");
+            }
+        }
+        if name.contains("lora_B") {
+            checked += 1;
+            let moved = |t: &[f32], s: usize| (0..t.len()).any(|i| slot(i) / 4 == s && t[i] != 0.0);
+            assert!(moved(one, 0) && moved(two, 1) && moved(three, 2), "{name}");
+        }
+    }
+    assert!(checked > 0);
+    let second_steps = penalties(&dir.join("out"), "02-bright");
+    assert!(second_steps.iter().all(|p| *p > 0.0), "{second_steps:?}");
+    let first_steps = penalties(&dir.join("out"), "01-colour");
+    assert!(
+        first_steps.iter().all(|p| *p == 0.0),
+        "no earlier LoRA: {first_steps:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

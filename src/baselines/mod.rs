@@ -1,6 +1,6 @@
 //! The continual-learning baselines the LCIA paper and its peers compare against, run by the
-//! same pipeline, data, model, scorer and budget as LCIA: EWC ([`ewc`]), LwF ([`lwf`]) and
-//! experience replay ([`replay`]). Each is chosen by `[method.baseline] name = "..."` in a run
+//! same pipeline, data, model, scorer and budget as LCIA: EWC ([`ewc`]), LwF ([`lwf`]),
+//! experience replay ([`replay`]) and O-LoRA ([`olora`]). Each is chosen by `[method.baseline] name = "..."` in a run
 //! configuration with its hyper-parameters beside the name; each module's `# Faithfulness`
 //! section names the paper it follows and every deliberate difference.
 //!
@@ -10,6 +10,7 @@
 
 pub mod ewc;
 pub mod lwf;
+pub mod olora;
 pub mod params;
 pub mod replay;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ewc::{EwcConfig, EwcState, EwcTerm, diagonal_fisher};
 pub use lwf::{LwfConfig, LwfTerm, distillation_kl};
+pub use olora::{OLoraConfig, OLoraTerm, orthogonality, slice_orthogonality, widened};
 pub use replay::{ReplayConfig, reservoir};
 
 use crate::data::ImagePreprocess;
@@ -39,6 +41,9 @@ pub enum Baseline {
     Lwf(LwfConfig),
     /// Experience replay.
     Replay(ReplayConfig),
+    /// Orthogonal-subspace LoRA.
+    #[serde(rename = "olora")]
+    OLora(OLoraConfig),
 }
 
 impl Baseline {
@@ -48,6 +53,7 @@ impl Baseline {
             Baseline::Ewc(_) => "ewc",
             Baseline::Lwf(_) => "lwf",
             Baseline::Replay(_) => "replay",
+            Baseline::OLora(_) => "olora",
         }
     }
 
@@ -81,6 +87,13 @@ impl Baseline {
                 let s = c.share;
                 check("share", s > 0.0 && s <= 1.0, "must be in (0, 1]");
             }
+            Baseline::OLora(c) => {
+                check(
+                    "lambda",
+                    c.lambda.is_finite() && c.lambda >= 0.0,
+                    "must be ≥ 0",
+                );
+            }
         }
         out
     }
@@ -93,14 +106,16 @@ pub const STATE_FILE: &str = "baseline_state.safetensors";
 pub struct BaselineRun<B: AutodiffBackend> {
     baseline: Option<Baseline>,
     ewc: EwcState<B::InnerBackend>,
+    rank: usize,
 }
 
 impl<B: AutodiffBackend> BaselineRun<B> {
     /// The state of `baseline` at the start of a run, or, resuming, as saved beside the last
-    /// finished task's checkpoint `previous`.
+    /// finished task's checkpoint `previous`; `rank` is the run's per-task LoRA rank.
     pub fn open(
         baseline: Option<&Baseline>,
         previous: Option<&Path>,
+        rank: usize,
         device: &B::Device,
     ) -> crate::Result<Self> {
         let mut ewc = EwcState::default();
@@ -117,6 +132,7 @@ impl<B: AutodiffBackend> BaselineRun<B> {
         Ok(Self {
             baseline: baseline.cloned(),
             ewc,
+            rank,
         })
     }
 
@@ -134,6 +150,7 @@ impl<B: AutodiffBackend> BaselineRun<B> {
             Some(Baseline::Lwf(c)) if index > 0 => {
                 vec![Box::new(LwfTerm::<B>::new(model, c.clone()))]
             }
+            Some(Baseline::OLora(c)) => vec![Box::new(OLoraTerm::new(index, self.rank, c))],
             _ => Vec::new(),
         }
     }

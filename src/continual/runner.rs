@@ -107,7 +107,8 @@ pub fn run<B: AutodiffBackend>(
         .last()
         .map(|r| run.resolve(&r.checkpoint));
     let baseline = config.method.baseline.as_ref();
-    let mut baseline = BaselineRun::<B>::open(baseline, previous.as_deref(), device)?;
+    let rank = config.lora.r;
+    let mut baseline = BaselineRun::<B>::open(baseline, previous.as_deref(), rank, device)?;
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         template: &config.model.template,

@@ -9,6 +9,7 @@ use super::config::{ResolvedTask, RunConfig};
 use crate::adapters::LoraConfig;
 use crate::adapters::lora::reseed_lora;
 use crate::baselines::Baseline;
+use crate::baselines::olora::widened;
 use crate::baselines::replay::{buffer_seed, reservoir};
 use crate::data::sample::{ImageTokens, TrainSample, train_sample};
 use crate::data::{TextTokenizer, TrainRecord, load_train_records};
@@ -25,8 +26,15 @@ pub fn image_tokens(config: &LlavaConfig) -> ImageTokens {
 }
 
 /// The LoRA settings of a run.
+///
+/// Under O-LoRA the adapter holds every task's LoRA side by side: rank and alpha are the
+/// configured ones times the number of tasks ([`crate::baselines::olora`]).
 pub fn lora_config(config: &RunConfig) -> LoraConfig {
-    LoraConfig::new(config.lora.r, config.lora.alpha).with_lora_dropout(config.lora.dropout)
+    let (r, alpha) = match &config.method.baseline {
+        Some(Baseline::OLora(_)) => widened(config.lora.r, config.lora.alpha, config.tasks.len()),
+        _ => (config.lora.r, config.lora.alpha),
+    };
+    LoraConfig::new(r, alpha).with_lora_dropout(config.lora.dropout)
 }
 
 /// Loads the base model, freezes the vision tower and the language model, keeps the projector

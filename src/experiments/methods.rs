@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::{Baseline, EwcConfig, LwfConfig, ReplayConfig};
+use crate::baselines::{Baseline, EwcConfig, LwfConfig, OLoraConfig, ReplayConfig};
 use crate::continual::config::{EmaChoice, EmaWhen, MethodSection};
 
 /// One continual method: its key (also its run directory's name), its label in tables and

@@ -95,6 +95,11 @@ pub trait LossTerm<B: AutodiffBackend> {
         batch: &MicroBatch<B>,
         student: Option<&SupervisedLogits<B>>,
     ) -> crate::Result<Option<Tensor<B, 1>>>;
+
+    /// Restricts which weights the step moves by editing the step's summed gradients before
+    /// clipping, the optimizers and the EMA (O-LoRA zeroes every rank slice but the task's);
+    /// none by default.
+    fn restrict(&self, _model: &Llava<B>, _grads: &mut GradientsParams) {}
 }
 
 /// What carries from step to step: the two AdamW optimizers, the balanced EMA and the extra
@@ -252,6 +257,9 @@ pub fn train_step<B: AutodiffBackend>(
         lap::<B>(&mut clock, device, |p| &mut p.backward);
     }
     let mut grads = accumulator.grads();
+    for term in &state.terms {
+        term.restrict(&model, &mut grads);
+    }
     if !(loss_sum + penalty_sum).is_finite() {
         let culprit = first_non_finite::<B, _>(&model, Some(&grads))
             .map_or(String::new(), |name| format!(" (first non-finite: {name})"));
