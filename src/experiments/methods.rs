@@ -73,6 +73,14 @@ pub fn catalog() -> Vec<(&'static str, &'static str, MethodSection)> {
             "Replay 5 %",
             single(EmaChoice::Off, replay(0.05)),
         ),
+        (
+            "olora",
+            "O-LoRA",
+            single(
+                EmaChoice::Off,
+                Some(Baseline::OLora(OLoraConfig::default())),
+            ),
+        ),
     ]
 }
 
