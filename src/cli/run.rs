@@ -139,6 +139,13 @@ pub struct DemoArgs {
     /// replay-1, replay-5, olora, multitask, zero-shot.
     #[arg(long, default_value = lcia::experiments::demo::DEFAULT_METHODS, value_parser = methods)]
     pub methods: MethodChoice,
+    /// Training seeds (sample order and LoRA initialisation; the data and the stage-1 model
+    /// stay): 1 is the demo as documented, more add `seed-K/` runs and comparison-seeds.md.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub seeds: u64,
+    /// Runs at a time (each on one core with the CPU backend).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub jobs: u64,
 }
 
 fn methods(list: &str) -> Result<MethodChoice, String> {
@@ -158,11 +165,18 @@ impl BackendTask for DemoArgs {
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
         let settings = DemoSettings {
             methods: self.methods,
+            seeds: self.seeds as usize,
+            jobs: self.jobs as usize,
             ..DemoSettings::new(self.quick)
         };
-        let results = run_demo::<AB>(&out, &settings, &device).context("demo")?;
+        let per_seed = run_demo::<AB>(&out, &settings, &device).context("demo")?;
+        let over_seeds = match per_seed.len() {
+            1 => String::new(),
+            _ => format!("\n{}", lcia::experiments::seeds::seeds_markdown(&per_seed)),
+        };
+        let results = per_seed.into_iter().next().unwrap_or_default();
         Ok(format!(
-            "{}\nEach method's run directory holds report.md and plots/ (accuracy matrix, loss, α):\n{}\ncomparison: {}\n",
+            "{}{over_seeds}\nEach method's run directory holds report.md and plots/ (accuracy matrix, loss, α):\n{}\ncomparison: {}\n",
             comparison_markdown(&results),
             results
                 .iter()

@@ -13,6 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::compare::{MethodResult, compare_methods};
 use super::methods::{MethodChoice, parse_methods};
 use super::recipe::{SmallRun, caption_stage, small_run_config};
+use super::seeds::seeds_markdown;
 use crate::continual::config::RunConfig;
 use crate::data::Template;
 use crate::model::{HfConfig, Llava, Trainable};
@@ -39,6 +40,12 @@ pub struct DemoSettings {
     pub seed: u64,
     /// The compared methods.
     pub methods: MethodChoice,
+    /// Training seeds: seed `k` trains with sample-order seed `42 + k` and LoRA seed `k`;
+    /// seed 0 is the single-seed demo (its runs under `runs/`), seed `k ≥ 1` under
+    /// `seed-k/runs/`.
+    pub seeds: usize,
+    /// Runs at a time (one core each on the CPU backend).
+    pub jobs: usize,
 }
 
 impl DemoSettings {
@@ -61,6 +68,8 @@ impl DemoSettings {
             stage1_lr: 2e-3,
             seed: 7,
             methods: parse_methods(DEFAULT_METHODS).expect("the default methods parse"),
+            seeds: 1,
+            jobs: 1,
         }
     }
 }
@@ -120,13 +129,14 @@ pub fn stage1<B: AutodiffBackend>(
     Ok(())
 }
 
-/// Generates the data, runs stage 1, then every method and the multitask upper bound into
-/// `out`; finished parts are reused when the demo is run again.
+/// Generates the data, runs stage 1, then every chosen method for every seed into `out`
+/// (one comparison per seed, and `comparison-seeds.md` over them with several seeds);
+/// finished parts are reused when the demo is run again.
 pub fn run_demo<B: AutodiffBackend>(
     out: &Path,
     settings: &DemoSettings,
     device: &B::Device,
-) -> crate::Result<Vec<MethodResult>> {
+) -> crate::Result<Vec<Vec<MethodResult>>> {
     let start = Instant::now();
     let bench = generate(&out.join("data"), &settings.data)?;
     log::info!(
@@ -137,7 +147,24 @@ pub fn run_demo<B: AutodiffBackend>(
     let base = out.join("base");
     stage1::<B>(&base, &bench, settings, device)?;
     let config = base_config(&base, &bench, settings);
-    let results = compare_methods::<B>(out, &config, &settings.methods, &bench, 1, device)?;
+    let mut per_seed = Vec::new();
+    for k in 0..settings.seeds.max(1) {
+        let mut seeded = config.clone();
+        seeded.train.seed = config.train.seed + k as u64;
+        seeded.lora.seed = config.lora.seed + k as u64;
+        let dir = match k {
+            0 => out.to_path_buf(),
+            k => out.join(format!("seed-{k}")),
+        };
+        let methods = &settings.methods;
+        let jobs = settings.jobs;
+        per_seed.push(compare_methods::<B>(&dir, &seeded, methods, &bench, jobs, device)?);
+    }
+    if per_seed.len() > 1 {
+        let file = out.join("comparison-seeds.md");
+        crate::io::write_atomic(&file, seeds_markdown(&per_seed).as_bytes())
+            .map_err(|e| crate::Error::io(&file, e))?;
+    }
     log::info!("demo finished in {:.0} s", start.elapsed().as_secs_f64());
-    Ok(results)
+    Ok(per_seed)
 }
