@@ -356,3 +356,142 @@ fn olora_trains_one_slice_per_task_and_sums_them_in_one_adapter() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn moelora_router_softmax_mixes_the_experts_per_token() {
+    use lcia::adapters::{LoraAdapter, LoraConfig};
+    let device = Default::default();
+    let config = LoraConfig::new(2, 2.0)
+        .with_lora_dropout(0.0)
+        .with_experts(2);
+    let mut lora = LoraAdapter::<Cpu>::init(&config, 2, 2, &device);
+    assert_eq!(lora.experts(), 2);
+    // a fresh router is zero: an even mix, and B = 0 changes nothing
+    let x = Tensor::<Cpu, 3>::from_floats([[[1.0, 2.0], [0.0, 1.0]]], &device);
+    close(&values(lora.forward(x.clone()).reshape([4])), &[0.0; 4]);
+    // A = B = I (expert e owns rank column/row e), scale α/r = 1, router [[ln 3, 0], [0, 0]]:
+    // token (1, 2): g = softmax(ln 3, 0) = (3/4, 1/4), update (1·3/4, 2·1/4) = (0.75, 0.5)
+    // token (0, 1): g = softmax(0, 0) = (1/2, 1/2), update (0, 0.5)
+    let eye = || Tensor::<Cpu, 2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+    lora.lora_a = Param::from_tensor(eye());
+    lora.lora_b = Param::from_tensor(eye());
+    let router = Tensor::<Cpu, 2>::from_floats([[3f32.ln(), 0.0], [0.0, 0.0]], &device);
+    lora.gate = Some(Param::from_tensor(router));
+    close(
+        &values(lora.forward(x).reshape([4])),
+        &[0.75, 0.5, 0.0, 0.5],
+    );
+}
+
+#[test]
+fn moelora_files_name_each_expert_and_load_back_exactly() {
+    use lcia::adapters::{AdapterNaming, LoraConfig, NamedTensors, PeftConfig};
+    use lcia::model::load_llava;
+    let device = Default::default();
+    let dir = temp_dir("moelora-files");
+    let base =
+        load_llava::<Cpu>(&crate::common::fixture("tiny-hf/hub-layout/llava"), &device).unwrap();
+    let config = LoraConfig::new(4, 8.0)
+        .with_lora_dropout(0.0)
+        .with_experts(2);
+    let mut model = base.clone();
+    model.language_model = model
+        .language_model
+        .attach_lora(&config, &["q_proj", "v_proj"])
+        .unwrap();
+    // random values everywhere (B and the router start at zero)
+    let model = model.map(&mut Randomise(1, Vec::new()));
+    let peft = PeftConfig::new(&config, &["q_proj", "v_proj"]);
+    for naming in [AdapterNaming::LlavaHf, AdapterNaming::Llava] {
+        let out = dir.join(format!("{naming:?}"));
+        model.save_parameter_set(&out, &peft, naming).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("adapter_config.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            (json["peft_type"].as_str(), json["expert_num"].as_u64()),
+            (Some("MOELORA"), Some(2))
+        );
+        let named = NamedTensors::read(&out.join("adapter_model.safetensors")).unwrap();
+        let key = |e: &str| {
+            named
+                .tensors
+                .keys()
+                .find(|k| k.contains("layers.0.self_attn.q_proj") && k.ends_with(e))
+                .cloned()
+                .unwrap_or_else(|| panic!("no key ending {e} in {:?}", named.tensors.keys()))
+        };
+        assert_eq!(named.tensors[&key("lora_A.1.weight")].0[0], 2, "[r/E, in]");
+        assert_eq!(named.tensors[&key("lora_B.0.weight")].0[1], 2, "[out, r/E]");
+        assert_eq!(named.tensors[&key("lora_router.weight")].0[0], 2, "[E, in]");
+        let loaded = base.clone().load_parameter_set(&out).unwrap();
+        let ids = Tensor::<Cpu, 2, Int>::from_ints([[1, 5, 9, 3]], &device);
+        let a = model.forward(ids.clone(), None, None, None).unwrap();
+        let b = loaded.forward(ids, None, None, None).unwrap();
+        assert_eq!(
+            a.into_data(),
+            b.into_data(),
+            "{naming:?}: logits after the round trip"
+        );
+        let unchanged = base
+            .clone()
+            .forward(Tensor::from_ints([[1, 5, 9, 3]], &device), None, None, None)
+            .unwrap();
+        let again = model
+            .forward(Tensor::from_ints([[1, 5, 9, 3]], &device), None, None, None)
+            .unwrap();
+        assert_ne!(
+            unchanged.into_data(),
+            again.into_data(),
+            "the experts change the output"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Overwrites every LoRA and router tensor with seeded values in [-0.5, 0.5).
+struct Randomise(u64, Vec<String>);
+
+impl burn::module::ModuleMapper<Cpu> for Randomise {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.1.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.1.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<Cpu, D>>) -> Param<Tensor<Cpu, D>> {
+        if !self.1.join(".").contains(".lora.") {
+            return param;
+        }
+        param.map(|t| {
+            let dims = t.dims();
+            let n = t.shape().num_elements();
+            let mut rng = lcia::rng::SplitMix64::new(self.0);
+            self.0 += 1;
+            let v: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32 - 0.5).collect();
+            Tensor::from_data(TensorData::new(v, dims), &t.device()).require_grad()
+        })
+    }
+}
+
+#[test]
+fn moelora_runs_on_the_pipeline() {
+    let (dir, path) = baseline_run("moelora-run", "name = \"moelora\"");
+    let out = run_config(&path, &dir.join("out"), &RunOptions::default()).unwrap();
+    assert_eq!(out.matrix.rows.len(), 3);
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("out/checkpoints/03-option/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["expert_num"].as_u64(), Some(2));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("r = 4", "r = 3");
+    std::fs::write(&path, text).unwrap();
+    let err = RunConfig::from_file(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("lora.r = 3: must be a multiple of method.baseline.experts = 2"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

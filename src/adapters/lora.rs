@@ -19,6 +19,10 @@ pub struct LoraConfig {
     /// rsLoRA (Kalajdzievski 2023): scale by `lora_alpha / √r` instead of `lora_alpha / r`.
     #[config(default = false)]
     pub use_rslora: bool,
+    /// MoELoRA experts: with `E > 1` the rank is split into `E` experts of `r / E` each, mixed
+    /// per token by a softmax router over the layer's input (1 = plain LoRA).
+    #[config(default = 1)]
+    pub experts: usize,
 }
 
 impl LoraConfig {
@@ -35,12 +39,24 @@ impl LoraConfig {
 /// The low-rank update `scale · B(A(dropout(x)))`, Burn layout (`lora_a` is `[in, r]`,
 /// `lora_b` is `[r, out]`; PEFT stores their transposes `lora_A.weight` `[r, in]` and
 /// `lora_B.weight` `[out, r]`).
+///
+/// With a router (MoELoRA, [`LoraConfig::experts`] `E > 1`), the rank is `E` experts of
+/// `r / E` columns of `A` and rows of `B` each, and the update is
+/// `scale · Σ_e g_e(x) · B_e(A_e(dropout(x)))` with `g = softmax(x · gate)` per token.
+///
+/// # Faithfulness
+/// MoELoRA as CoIN's baseline (after Liu et al., "MOELoRA", 2023): experts split the rank so
+/// the trainable size equals plain LoRA's, and a dense router mixes them; here the router reads
+/// the token's input (the form; MOELoRA's gate reads a task embedding) and starts at
+/// zero, an even mix, so a new MoE adapter, like a new LoRA, changes nothing.
 #[derive(Module, Debug)]
 pub struct LoraAdapter<B: Backend> {
     /// Down projection `[in, r]`, kaiming-uniform(a = √5) initialised.
     pub lora_a: Param<Tensor<B, 2>>,
     /// Up projection `[r, out]`, zero initialised so a new adapter changes nothing.
     pub lora_b: Param<Tensor<B, 2>>,
+    /// MoELoRA's router `[in, E]` (none for plain LoRA).
+    pub gate: Option<Param<Tensor<B, 2>>>,
     dropout: Dropout,
     scale: f64,
 }
@@ -60,6 +76,8 @@ impl<B: Backend> LoraAdapter<B> {
                 device,
             )),
             lora_b: Param::from_tensor(Tensor::zeros([config.r, d_out], device)),
+            gate: (config.experts > 1)
+                .then(|| Param::from_tensor(Tensor::zeros([d_in, config.experts], device))),
             dropout: DropoutConfig::new(config.lora_dropout).init(),
             scale: config.scaling(),
         }
@@ -75,7 +93,13 @@ impl<B: Backend> LoraAdapter<B> {
         self.lora_a.dims()[1]
     }
 
-    /// The dense update `scale · A·B`, `[in, out]`.
+    /// MoELoRA experts (1 for plain LoRA).
+    pub fn experts(&self) -> usize {
+        self.gate.as_ref().map_or(1, |g| g.dims()[1])
+    }
+
+    /// The dense update `scale · A·B`, `[in, out]` (for a MoELoRA adapter: with every expert
+    /// weighted 1, which no token sees; such adapters are never merged).
     pub fn delta(&self) -> Tensor<B, 2> {
         self.lora_a
             .val()
@@ -86,10 +110,19 @@ impl<B: Backend> LoraAdapter<B> {
     /// # Shapes
     /// `x`: `[batch, len, in]` → `[batch, len, out]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = self
+        let route = self.gate.as_ref().map(|gate| {
+            burn::tensor::activation::softmax(x.clone().matmul(gate.val().unsqueeze()), 2)
+        });
+        let mut h = self
             .dropout
             .forward(x)
             .matmul(self.lora_a.val().unsqueeze());
+        if let Some(g) = route {
+            let [batch, len, r] = h.dims();
+            let experts = g.dims()[2];
+            let per_expert = h.reshape([batch, len, experts, r / experts]);
+            h = (per_expert * g.unsqueeze_dim::<4>(3)).reshape([batch, len, r]);
+        }
         h.matmul(self.lora_b.val().unsqueeze())
             .mul_scalar(self.scale)
     }
@@ -135,7 +168,8 @@ impl<B: Backend> LoraLinear<B> {
     }
 
     /// Folds the adapter into the base weight (`W += scale·A·B`) for inference; the adapter
-    /// is kept so [`Self::unmerge`] can take it out again.
+    /// is kept so [`Self::unmerge`] can take it out again. A MoELoRA adapter depends on the
+    /// input and stays unmerged.
     pub fn merge(self) -> Self {
         self.fold(1.0, true)
     }
@@ -146,7 +180,8 @@ impl<B: Backend> LoraLinear<B> {
     }
 
     fn fold(mut self, sign: f64, merged: bool) -> Self {
-        if self.merged == merged {
+        let routed = self.lora.as_ref().is_some_and(|l| l.gate.is_some());
+        if self.merged == merged || routed {
             return self;
         }
         if let Some(lora) = &self.lora {

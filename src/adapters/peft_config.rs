@@ -22,9 +22,12 @@ pub enum TargetModules {
 /// `adapter_config.json` (PEFT's LoRA config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeftConfig {
-    /// Always `"LORA"`.
+    /// `"LORA"`, or `"MOELORA"` for MoELoRA adapters (which PEFT itself does not load).
     #[serde(default = "lora")]
     pub peft_type: String,
+    /// MoELoRA experts per adapted module (written only for MoELoRA).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub expert_num: usize,
     /// `"CAUSAL_LM"` (PEFT writes null for a model wrapped without a task).
     #[serde(default)]
     pub task_type: Option<String>,
@@ -71,6 +74,14 @@ pub struct PeftConfig {
 fn lora() -> String {
     "LORA".into()
 }
+fn one() -> usize {
+    1
+}
+fn is_one(value: &usize) -> bool {
+    *value == 1
+}
+/// `peft_type` of MoELoRA adapters.
+pub const MOELORA: &str = "MOELORA";
 fn none() -> String {
     "none".into()
 }
@@ -97,7 +108,11 @@ impl PeftConfig {
     /// The PEFT config of adapters built with `config` on `targets`.
     pub fn new(config: &LoraConfig, targets: &[&str]) -> Self {
         Self {
-            peft_type: lora(),
+            peft_type: match config.experts > 1 {
+                true => MOELORA.into(),
+                false => lora(),
+            },
+            expert_num: config.experts.max(1),
             task_type: Some("CAUSAL_LM".into()),
             r: config.r,
             lora_alpha: config.lora_alpha,
@@ -119,8 +134,23 @@ impl PeftConfig {
     /// modules to save other than the projector, bad regexes, and any other field (DoRA,
     /// `layers_to_transform`, `exclude_modules`, `lora_bias`, ...) set to a non-default value.
     pub fn check(&self) -> Result<(), String> {
-        if self.peft_type != "LORA" {
-            return Err(format!("peft_type '{}' is not LORA", self.peft_type));
+        match (self.peft_type.as_str(), self.expert_num) {
+            ("LORA", 1) => {}
+            ("LORA", n) => {
+                return Err(format!(
+                    "field 'expert_num' = {n} needs peft_type \"{MOELORA}\""
+                ));
+            }
+            (MOELORA, n) if n >= 2 => {
+                let ranks = std::iter::once(&self.r).chain(self.rank_pattern.values());
+                if let Some(r) = ranks.into_iter().find(|r| *r % n != 0) {
+                    return Err(format!(
+                        "MoELoRA rank {r} does not split into expert_num = {n} experts"
+                    ));
+                }
+            }
+            (MOELORA, n) => return Err(format!("field 'expert_num' = {n}: MoELoRA needs ≥ 2")),
+            (other, _) => return Err(format!("peft_type '{other}' is not LORA or {MOELORA}")),
         }
         if self.bias != "none" {
             return Err(format!(
@@ -183,6 +213,7 @@ impl PeftConfig {
         LoraConfig::new(r, alpha)
             .with_lora_dropout(self.lora_dropout)
             .with_use_rslora(self.use_rslora)
+            .with_experts(self.expert_num)
     }
 
     /// The settings of modules no pattern names.
@@ -190,6 +221,7 @@ impl PeftConfig {
         LoraConfig::new(self.r, self.lora_alpha)
             .with_lora_dropout(self.lora_dropout)
             .with_use_rslora(self.use_rslora)
+            .with_experts(self.expert_num)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The continual-learning baselines the LCIA paper and its peers compare against, run by the
 //! same pipeline, data, model, scorer and budget as LCIA: EWC ([`ewc`]), LwF ([`lwf`]),
-//! experience replay ([`replay`]) and O-LoRA ([`olora`]). Each is chosen by `[method.baseline] name = "..."` in a run
-//! configuration with its hyper-parameters beside the name; each module's `# Faithfulness`
-//! section names the paper it follows and every deliberate difference.
+//! experience replay ([`replay`]), O-LoRA ([`olora`]) and MoELoRA ([`MoeLoraConfig`]). Each
+//! is chosen by `[method.baseline] name = "..."` in a run configuration with its
+//! hyper-parameters beside the name; each one's `# Faithfulness` section names the paper it
+//! follows and every deliberate difference.
 //!
 //! The regularisers enter training as [`crate::train::LossTerm`]s; what a baseline carries
 //! from task to task (EWC's Fisher) is saved beside each task's checkpoint, so a resumed run
@@ -44,6 +45,25 @@ pub enum Baseline {
     /// Orthogonal-subspace LoRA.
     #[serde(rename = "olora")]
     OLora(OLoraConfig),
+    /// Mixture-of-experts LoRA.
+    #[serde(rename = "moelora")]
+    MoeLora(MoeLoraConfig),
+}
+
+/// MoELoRA's hyper-parameters (`[method.baseline] name = "moelora"`): the adapters are
+/// [`crate::adapters::LoraAdapter`]s with a router (their `# Faithfulness` section); nothing
+/// is added to the loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MoeLoraConfig {
+    /// Experts per adapted module; the LoRA rank is split evenly among them.
+    pub experts: usize,
+}
+
+impl Default for MoeLoraConfig {
+    fn default() -> Self {
+        Self { experts: 2 }
+    }
 }
 
 impl Baseline {
@@ -54,6 +74,7 @@ impl Baseline {
             Baseline::Lwf(_) => "lwf",
             Baseline::Replay(_) => "replay",
             Baseline::OLora(_) => "olora",
+            Baseline::MoeLora(_) => "moelora",
         }
     }
 
@@ -94,6 +115,7 @@ impl Baseline {
                     "must be ≥ 0",
                 );
             }
+            Baseline::MoeLora(c) => check("experts", c.experts >= 2, "must be ≥ 2"),
         }
         out
     }

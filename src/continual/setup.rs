@@ -28,13 +28,20 @@ pub fn image_tokens(config: &LlavaConfig) -> ImageTokens {
 /// The LoRA settings of a run.
 ///
 /// Under O-LoRA the adapter holds every task's LoRA side by side: rank and alpha are the
-/// configured ones times the number of tasks ([`crate::baselines::olora`]).
+/// configured ones times the number of tasks ([`crate::baselines::olora`]); under MoELoRA the
+/// rank is split among the experts.
 pub fn lora_config(config: &RunConfig) -> LoraConfig {
     let (r, alpha) = match &config.method.baseline {
         Some(Baseline::OLora(_)) => widened(config.lora.r, config.lora.alpha, config.tasks.len()),
         _ => (config.lora.r, config.lora.alpha),
     };
-    LoraConfig::new(r, alpha).with_lora_dropout(config.lora.dropout)
+    let experts = match &config.method.baseline {
+        Some(Baseline::MoeLora(moe)) => moe.experts,
+        _ => 1,
+    };
+    LoraConfig::new(r, alpha)
+        .with_lora_dropout(config.lora.dropout)
+        .with_experts(experts)
 }
 
 /// Loads the base model, freezes the vision tower and the language model, keeps the projector

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::config::RunConfig;
+use crate::baselines::Baseline;
 
 impl RunConfig {
     /// Reads a TOML file; relative paths in it are taken relative to the file's folder, and
@@ -145,6 +146,19 @@ pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
             true,
             &format!("false with baseline '{name}' (it trains one parameter set)"),
         );
+        match baseline {
+            Baseline::OLora(_) => {
+                let decay = train.weight_decay;
+                let range = "0 with baseline 'olora' (decay would move the frozen LoRAs)";
+                p.check(decay == 0.0, "train.weight_decay", decay, range);
+            }
+            Baseline::MoeLora(moe) => {
+                let (r, e) = (lora.r, moe.experts);
+                let range = format!("a multiple of method.baseline.experts = {e}");
+                p.check(e == 0 || r % e == 0, "lora.r", r, &range);
+            }
+            _ => {}
+        }
     }
     match p.0.is_empty() {
         true => Ok(()),

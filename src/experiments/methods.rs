@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::{Baseline, EwcConfig, LwfConfig, OLoraConfig, ReplayConfig};
+use crate::baselines::{Baseline, EwcConfig, LwfConfig, MoeLoraConfig, OLoraConfig, ReplayConfig};
 use crate::continual::config::{EmaChoice, EmaWhen, MethodSection};
 
 /// One continual method: its key (also its run directory's name), its label in tables and
@@ -79,6 +79,14 @@ pub fn catalog() -> Vec<(&'static str, &'static str, MethodSection)> {
             single(
                 EmaChoice::Off,
                 Some(Baseline::OLora(OLoraConfig::default())),
+            ),
+        ),
+        (
+            "moelora",
+            "MoELoRA",
+            single(
+                EmaChoice::Off,
+                Some(Baseline::MoeLora(MoeLoraConfig::default())),
             ),
         ),
     ]

@@ -97,14 +97,27 @@ impl<B: Backend> Llama<B> {
             let mut layer = layer.clone();
             for target in LLAMA_LORA_TARGETS {
                 if let Some(lora) = layer.projection_mut(target).and_then(|p| p.lora.clone()) {
-                    named.insert(
+                    let (a, b) = (lora.lora_a.val(), lora.lora_b.val());
+                    let (key_a, key_b) = (
                         naming.lora_key(i, target, 'A'),
-                        lora.lora_a.val().transpose(),
-                    );
-                    named.insert(
                         naming.lora_key(i, target, 'B'),
-                        lora.lora_b.val().transpose(),
                     );
+                    let Some(gate) = &lora.gate else {
+                        named.insert(key_a, a.transpose());
+                        named.insert(key_b, b.transpose());
+                        continue;
+                    };
+                    let [d_in, r] = a.dims();
+                    let [_, d_out] = b.dims();
+                    let experts = gate.dims()[1];
+                    let k = r / experts;
+                    for e in 0..experts {
+                        let a_e = a.clone().slice([0..d_in, e * k..(e + 1) * k]);
+                        let b_e = b.clone().slice([e * k..(e + 1) * k, 0..d_out]);
+                        named.insert(expert_key(&key_a, e), a_e.transpose());
+                        named.insert(expert_key(&key_b, e), b_e.transpose());
+                    }
+                    named.insert(router_key(&key_a), gate.val().transpose());
                 }
             }
         }
@@ -138,10 +151,39 @@ impl<B: Backend> Llama<B> {
                 let [d_in, r] = lora.lora_a.dims();
                 let [_, d_out] = lora.lora_b.dims();
                 let device = lora.lora_a.device();
-                let a: Tensor<B, 2> =
-                    named.take(&naming.lora_key(i, target, 'A'), [r, d_in], file, &device)?;
-                let b: Tensor<B, 2> =
-                    named.take(&naming.lora_key(i, target, 'B'), [d_out, r], file, &device)?;
+                let (key_a, key_b) = (
+                    naming.lora_key(i, target, 'A'),
+                    naming.lora_key(i, target, 'B'),
+                );
+                let (a, b): (Tensor<B, 2>, Tensor<B, 2>) = match lora.gate.as_mut() {
+                    None => (
+                        named.take(&key_a, [r, d_in], file, &device)?,
+                        named.take(&key_b, [d_out, r], file, &device)?,
+                    ),
+                    Some(gate) => {
+                        let experts = gate.dims()[1];
+                        let k = r / experts;
+                        let (mut a_parts, mut b_parts) = (Vec::new(), Vec::new());
+                        for e in 0..experts {
+                            a_parts.push(named.take(
+                                &expert_key(&key_a, e),
+                                [k, d_in],
+                                file,
+                                &device,
+                            )?);
+                            b_parts.push(named.take(
+                                &expert_key(&key_b, e),
+                                [d_out, k],
+                                file,
+                                &device,
+                            )?);
+                        }
+                        let g: Tensor<B, 2> =
+                            named.take(&router_key(&key_a), [experts, d_in], file, &device)?;
+                        *gate = Param::initialized(gate.id, g.transpose().require_grad());
+                        (Tensor::cat(a_parts, 0), Tensor::cat(b_parts, 1))
+                    }
+                };
                 lora.lora_a = Param::initialized(lora.lora_a.id, a.transpose().require_grad());
                 lora.lora_b = Param::initialized(lora.lora_b.id, b.transpose().require_grad());
             }
@@ -223,6 +265,20 @@ impl<B: Backend> Projector<B> {
         }
         Ok(self)
     }
+}
+
+/// MoELoRA's key of expert `e` for a LoRA key (`….lora_A.weight` → `….lora_A.{e}.weight`).
+pub fn expert_key(key: &str, e: usize) -> String {
+    match key.rsplit_once(".weight") {
+        Some((stem, _)) => format!("{stem}.{e}.weight"),
+        None => format!("{key}.{e}"),
+    }
+}
+
+/// MoELoRA's router key beside a module's `….lora_A.weight` (`….lora_router.weight`,
+/// PyTorch layout `[E, in]`).
+pub fn router_key(key_a: &str) -> String {
+    key_a.replace(".lora_A.weight", ".lora_router.weight")
 }
 
 /// `config` as it must read for files written in `naming` from a model adapting `targets`:

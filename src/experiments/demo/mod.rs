@@ -158,7 +158,9 @@ pub fn run_demo<B: AutodiffBackend>(
         };
         let methods = &settings.methods;
         let jobs = settings.jobs;
-        per_seed.push(compare_methods::<B>(&dir, &seeded, methods, &bench, jobs, device)?);
+        per_seed.push(compare_methods::<B>(
+            &dir, &seeded, methods, &bench, jobs, device,
+        )?);
     }
     if per_seed.len() > 1 {
         let file = out.join("comparison-seeds.md");
