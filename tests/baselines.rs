@@ -495,3 +495,76 @@ fn moelora_runs_on_the_pipeline() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eproj_adds_a_projector_per_task_shares_the_lora_and_resumes_exactly() {
+    use lcia::adapters::NamedTensors;
+    let dir = temp_dir("eproj-run");
+    let path = three_tasks(&dir);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[method]\nema = \"official\"\n",
+        "[method]\nema = \"off\"\n\n[method.baseline]\nname = \"eproj\"\n",
+    );
+    std::fs::write(&path, text.replace("epochs = 12", "epochs = 3")).unwrap();
+    let full = run_config(&path, &dir.join("full"), &RunOptions::default()).unwrap();
+    let groups: Vec<usize> = full
+        .manifest
+        .finished
+        .iter()
+        .map(|t| t.decision.group())
+        .collect();
+    assert_eq!(
+        groups,
+        [0, 1, 2],
+        "a projector per task, whatever the instructions"
+    );
+    let read = |task: &str| {
+        NamedTensors::read(
+            &dir.join("full/checkpoints")
+                .join(task)
+                .join("adapter_model.safetensors"),
+        )
+        .unwrap()
+        .tensors
+    };
+    let (one, two) = (read("01-colour"), read("02-bright"));
+    let differ = |prefix: &str| {
+        one.iter()
+            .filter(|(k, _)| k.contains(prefix))
+            .any(|(k, v)| two[k] != *v)
+    };
+    assert!(
+        differ("multi_modal_projector"),
+        "each task trains its own projector"
+    );
+    assert!(differ(".lora_B."), "the shared LoRA keeps training");
+    let options = RunOptions {
+        resume: false,
+        stop_after: Some(2),
+    };
+    run_config(&path, &dir.join("part"), &options).unwrap();
+    let options = RunOptions {
+        resume: true,
+        stop_after: None,
+    };
+    let resumed = run_config(&path, &dir.join("part"), &options).unwrap();
+    assert_eq!(resumed.matrix, full.matrix);
+    let a =
+        std::fs::read(dir.join("full/checkpoints/03-option/adapter_model.safetensors")).unwrap();
+    let b =
+        std::fs::read(dir.join("part/checkpoints/03-option/adapter_model.safetensors")).unwrap();
+    assert!(a == b, "the resumed run's last checkpoint differs");
+    // grouping off is refused for EProj
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("[method]\n", "[method]\ngrouping = false\n"),
+    )
+    .unwrap();
+    let err = RunConfig::from_file(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("method.grouping = false: must be true with baseline 'eproj'"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

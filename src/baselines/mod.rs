@@ -1,6 +1,7 @@
 //! The continual-learning baselines the LCIA paper and its peers compare against, run by the
 //! same pipeline, data, model, scorer and budget as LCIA: EWC ([`ewc`]), LwF ([`lwf`]),
-//! experience replay ([`replay`]), O-LoRA ([`olora`]) and MoELoRA ([`MoeLoraConfig`]). Each
+//! experience replay ([`replay`]), O-LoRA ([`olora`]), MoELoRA ([`MoeLoraConfig`]) and EProj
+//! ([`EProjConfig`]). Each
 //! is chosen by `[method.baseline] name = "..."` in a run configuration with its
 //! hyper-parameters beside the name; each one's `# Faithfulness` section names the paper it
 //! follows and every deliberate difference.
@@ -48,7 +49,24 @@ pub enum Baseline {
     /// Mixture-of-experts LoRA.
     #[serde(rename = "moelora")]
     MoeLora(MoeLoraConfig),
+    /// A projector per task, the LoRA shared.
+    #[serde(rename = "eproj")]
+    EProj(EProjConfig),
 }
+
+/// EProj (He et al., "Continual Instruction Tuning for Large Multimodal Models", 2023):
+/// every task adds its own projector (started from the latest one) while the language
+/// model's LoRA is one shared set trained through all tasks; at test time each instance's
+/// instruction picks the projector of the most similar task (the run's instruction router,
+/// as LCIA's groups are chosen), standing in for the paper's task-key selection.
+///
+/// # Faithfulness
+/// Deliberate differences: the task key is the instruction-similarity router of the run
+/// (TF-IDF by default) rather than the paper's learned image-and-instruction keys, and the
+/// paper's task-similarity-informed regularisation of the shared weights is left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EProjConfig {}
 
 /// MoELoRA's hyper-parameters (`[method.baseline] name = "moelora"`): the adapters are
 /// [`crate::adapters::LoraAdapter`]s with a router (their `# Faithfulness` section); nothing
@@ -75,6 +93,7 @@ impl Baseline {
             Baseline::Replay(_) => "replay",
             Baseline::OLora(_) => "olora",
             Baseline::MoeLora(_) => "moelora",
+            Baseline::EProj(_) => "eproj",
         }
     }
 
@@ -116,6 +135,7 @@ impl Baseline {
                 );
             }
             Baseline::MoeLora(c) => check("experts", c.experts >= 2, "must be ≥ 2"),
+            Baseline::EProj(_) => {}
         }
         out
     }

@@ -136,7 +136,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The compared methods, comma-separated: lora, ema, dema, grouping, lcia, ewc, lwf,
-    /// replay-1, replay-5, olora, moelora, multitask, zero-shot.
+    /// replay-1, replay-5, olora, moelora, eproj, multitask, zero-shot.
     #[arg(long, default_value = lcia::experiments::demo::DEFAULT_METHODS, value_parser = methods)]
     pub methods: MethodChoice,
     /// Training seeds (sample order and LoRA initialisation; the data and the stage-1 model

@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::config::RunConfig;
 use super::manifest::{Manifest, write_json};
 use super::run_dir::{RunDir, RunOptions, group_name};
-use super::setup::lora_config;
+use super::setup::{lora_config, set_selector};
 use crate::adapters::{ParameterSets, PeftConfig, SetWeights};
 use crate::eval::AccuracyMatrix;
 use crate::model::Llava;
@@ -54,7 +54,7 @@ pub(crate) fn open_state<B: AutodiffBackend>(
         );
         model.save_parameter_set(&initial, &peft, config.model.adapter_naming)?;
         write_json(&run.config(), config)?;
-        let sets = ParameterSets::new(&model, is_parameter_set_path, init);
+        let sets = ParameterSets::new(&model, set_selector(config), init);
         let matrix = AccuracyMatrix::new(fresh.tasks.clone());
         return Ok(State {
             model,
@@ -71,23 +71,27 @@ pub(crate) fn open_state<B: AutodiffBackend>(
             "was started with a different configuration; resume it with the configuration it was started with",
         ));
     }
-    let restore = |dir: &Path, model: &Llava<B>| -> crate::Result<SetWeights<B>> {
+    let selector = set_selector(config);
+    let restore = |dir: &Path, model: &Llava<B>, selector| -> crate::Result<SetWeights<B>> {
         let loaded = model.clone().load_parameter_set(dir)?;
-        Ok(SetWeights::capture(&loaded, is_parameter_set_path))
+        Ok(SetWeights::capture(&loaded, selector))
     };
-    let model = restore(&initial, &model)?.apply(model);
-    let mut sets = ParameterSets::new(&model, is_parameter_set_path, init);
+    let mut model = restore(&initial, &model, is_parameter_set_path)?.apply(model);
+    let mut sets = ParameterSets::new(&model, selector, init);
     for (group, checkpoint) in manifest.group_checkpoints() {
         sets.put(
             &group_name(group),
-            restore(&run.resolve(&checkpoint), &model)?,
+            restore(&run.resolve(&checkpoint), &model, selector)?,
         );
     }
     if let Some(last) = manifest.finished.last() {
+        let last_dir = run.resolve(&last.checkpoint);
         sets.put(
             &group_name(last.decision.group()),
-            restore(&run.resolve(&last.checkpoint), &model)?,
+            restore(&last_dir, &model, selector)?,
         );
+        // what no set holds (EProj's shared LoRA) continues from the last checkpoint
+        model = restore(&last_dir, &model, is_parameter_set_path)?.apply(model);
     }
     let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
     for record in &manifest.finished {

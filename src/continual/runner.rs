@@ -16,7 +16,7 @@ use super::manifest::{
 use super::run_dir::{RunDir, RunOptions, group_name};
 use super::setup::{build_model, image_tokens, load_samples, lora_config, replay_samples};
 use crate::adapters::PeftConfig;
-use crate::baselines::BaselineRun;
+use crate::baselines::{Baseline, BaselineRun};
 use crate::data::{ImagePreprocess, TestRecord, load_test_records};
 use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
 use crate::model::hf::read_llava_config;
@@ -142,7 +142,9 @@ pub fn run<B: AutodiffBackend>(
             .iter()
             .filter_map(|r| r.conversations.first().map(|t| t.value.as_str()));
         let instructions = unique_instructions(prompts, TaskKind::of_task(name), Split::Train)?;
-        let forced = forced_group(&tasks, &state.manifest, &state.codebook, index);
+        let own_group = matches!(config.method.baseline, Some(Baseline::EProj(_)));
+        let forced = forced_group(&tasks, &state.manifest, &state.codebook, index)
+            .or(own_group.then_some(state.codebook.groups.len()));
         let decision = decide(
             config,
             &mut state.codebook,

@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use super::config::{ResolvedTask, RunConfig};
 use crate::adapters::LoraConfig;
+use crate::adapters::SetSelector;
 use crate::adapters::lora::reseed_lora;
 use crate::baselines::Baseline;
 use crate::baselines::olora::widened;
@@ -14,6 +15,7 @@ use crate::baselines::replay::{buffer_seed, reservoir};
 use crate::data::sample::{ImageTokens, TrainSample, train_sample};
 use crate::data::{TextTokenizer, TrainRecord, load_train_records};
 use crate::model::hf::load_llava;
+use crate::model::llava::{is_parameter_set_path, is_projector_path};
 use crate::model::{Llava, LlavaConfig, Trainable};
 
 /// Image-token id and count per image of a LLaVA config.
@@ -132,4 +134,13 @@ pub fn replay_samples(
         );
     }
     Ok(out)
+}
+
+/// Which tensors a parameter set of the run holds: LoRA adapters and projector, or under
+/// EProj the projector only (the LoRA is shared by every set).
+pub fn set_selector(config: &RunConfig) -> SetSelector {
+    match config.method.baseline {
+        Some(Baseline::EProj(_)) => is_projector_path,
+        _ => is_parameter_set_path,
+    }
 }

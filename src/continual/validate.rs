@@ -139,12 +139,16 @@ pub fn validate(config: &RunConfig, path: &Path) -> crate::Result<()> {
             p.0.push(format!("{field}: {what}"));
         }
         let name = baseline.name();
-        let one_set = !method.grouping;
+        let eproj = matches!(baseline, Baseline::EProj(_));
+        let (wanted, why) = match eproj {
+            true => (true, "its projectors are chosen by the instruction router"),
+            false => (false, "it trains one parameter set"),
+        };
         p.check(
-            one_set,
+            method.grouping == wanted,
             "method.grouping",
-            true,
-            &format!("false with baseline '{name}' (it trains one parameter set)"),
+            method.grouping,
+            &format!("{wanted} with baseline '{name}' ({why})"),
         );
         match baseline {
             Baseline::OLora(_) => {

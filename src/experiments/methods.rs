@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::{Baseline, EwcConfig, LwfConfig, MoeLoraConfig, OLoraConfig, ReplayConfig};
+use crate::baselines::{
+    Baseline, EProjConfig, EwcConfig, LwfConfig, MoeLoraConfig, OLoraConfig, ReplayConfig,
+};
 use crate::continual::config::{EmaChoice, EmaWhen, MethodSection};
 
 /// One continual method: its key (also its run directory's name), its label in tables and
@@ -88,6 +90,15 @@ pub fn catalog() -> Vec<(&'static str, &'static str, MethodSection)> {
                 EmaChoice::Off,
                 Some(Baseline::MoeLora(MoeLoraConfig::default())),
             ),
+        ),
+        (
+            "eproj",
+            "EProj",
+            MethodSection {
+                ema: EmaChoice::Off,
+                baseline: Some(Baseline::EProj(EProjConfig::default())),
+                ..MethodSection::default()
+            },
         ),
     ]
 }

@@ -296,6 +296,12 @@ impl<B: Backend> SupervisedLogits<B> {
     }
 }
 
+/// Whether a module path of a [`Llava`] belongs to the projector (the parameter sets of
+/// EProj, whose LoRA is shared); a [`crate::adapters::SetSelector`].
+pub fn is_projector_path(path: &str) -> bool {
+    path.starts_with("multi_modal_projector.")
+}
+
 /// Whether a module path of a [`Llava`] belongs to a parameter set (LoRA adapters and the
 /// projector); a [`crate::adapters::SetSelector`].
 pub fn is_parameter_set_path(path: &str) -> bool {
