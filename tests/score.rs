@@ -34,6 +34,21 @@ fn files(
     (test, file)
 }
 
+/// Files for `(prediction, answer)` cases with question ids `o0`, `o1`, ….
+fn answer_cases(dir: &Path, cases: &[(&str, &str)]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let records: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"question_id": format!("o{i}"), "text": "q", "answer": c.1}))
+        .collect();
+    let answers: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("o{i}"), c.0))
+        .collect();
+    files(dir, &records, &answers)
+}
+
 fn rescored(kind: ScorerKind, mode: ScorerMode, test: &Path, answers: &Path) -> Vec<f64> {
     let records: Vec<TestRecord> = lcia::data::load_test_records(test).unwrap();
     let lines = read_answers(answers).unwrap();
@@ -87,17 +102,7 @@ fn golden_cases_rescore_as_the_scorer_functions() {
         ("Yes", "No"),
         ("Mark  Twain", "mark twain"),
     ];
-    let records: Vec<_> = ocr
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"question_id": format!("o{i}"), "text": "q", "answer": c.1}))
-        .collect();
-    let answers: Vec<_> = ocr
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("o{i}"), c.0))
-        .collect();
-    let (test, file) = files(&dir, &records, &answers);
+    let (test, file) = answer_cases(&dir, &ocr);
     assert_eq!(
         rescored(ScorerKind::OCRVQA, ScorerMode::Official, &test, &file),
         [1.0, 0.0, 1.0, 0.0, 0.0]
@@ -112,17 +117,7 @@ fn golden_cases_rescore_as_the_scorer_functions() {
         ("dog", "tabby cat"),
         ("tabby cats", "tabby cat"),
     ];
-    let records: Vec<_> = imagenet
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"question_id": i, "text": "q", "answer": c.1}))
-        .collect();
-    let answers: Vec<_> = imagenet
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (i.to_string(), c.0))
-        .collect();
-    let (test, file) = files(&dir, &records, &answers);
+    let (test, file) = answer_cases(&dir, &imagenet);
     assert_eq!(
         rescored(ScorerKind::ImageNet, ScorerMode::Official, &test, &file),
         [1.0, 1.0, 0.0, 1.0]
@@ -138,17 +133,7 @@ fn golden_cases_rescore_as_the_scorer_functions() {
         (" yes", "yes"),
         ("Nike", "NIKE"),
     ];
-    let records: Vec<_> = vizwiz
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"question_id": i, "text": "q", "answer": c.1}))
-        .collect();
-    let answers: Vec<_> = vizwiz
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (i.to_string(), c.0))
-        .collect();
-    let (test, file) = files(&dir, &records, &answers);
+    let (test, file) = answer_cases(&dir, &vizwiz);
     assert_eq!(
         rescored(ScorerKind::VizWiz, ScorerMode::Official, &test, &file),
         [1.0, 0.0, 0.0, 1.0]
