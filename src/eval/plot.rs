@@ -260,9 +260,26 @@ pub fn tradeoff_chart(
     })
 }
 
+/// Distinct colours for up to twelve series (matplotlib's tab10, then black and navy).
+const SERIES_COLOURS: [RGBColor; 12] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(0, 0, 128),
+];
+
 /// A method comparison over a task sequence: one marked line per method (mean accuracy on the
 /// tasks seen so far, at task positions `1..=n` named by `tasks` on the x axis) and, when
-/// given, a reference (the multitask upper bound) as a dashed horizontal line.
+/// given, a reference (the multitask upper bound) as a dashed horizontal line; the legend
+/// stands beside the chart, so no line is hidden under it.
 pub fn task_chart(
     path: &Path,
     title: &str,
@@ -281,9 +298,10 @@ pub fn task_chart(
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
         let pad = ((hi - lo) * 0.08).max(1.0);
-        let root = BitMapBackend::new(tmp, (900, 520)).into_drawing_area();
+        let root = BitMapBackend::new(tmp, (1060, 540)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
+        let (left, right) = root.split_horizontally(800);
+        let mut chart = ChartBuilder::on(&left)
             .caption(title, ("sans-serif", 22))
             .margin(10)
             .x_label_area_size(40)
@@ -305,33 +323,42 @@ pub fn task_chart(
             .y_desc("mean accuracy on the tasks seen so far (%)")
             .draw()
             .map_err(|e| e.to_string())?;
+        let grey = RGBColor(90, 90, 90);
+        let mut legend: Vec<(String, RGBColor, bool)> = Vec::new();
         if let Some((name, y)) = reference {
-            let grey = RGBColor(90, 90, 90);
             let dashes = (0..2 * n).map(|k| {
                 let x0 = 0.5 + k as f64 * 0.5;
                 PathElement::new(vec![(x0, y), (x0 + 0.3, y)], grey.stroke_width(2))
             });
-            chart
-                .draw_series(dashes)
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
+            chart.draw_series(dashes).map_err(|e| e.to_string())?;
+            legend.push((name.to_string(), grey, true));
         }
         for (k, (name, data)) in series.iter().enumerate() {
-            let colour = Palette99::pick(k).to_rgba();
+            let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
             let line = LineSeries::new(data.iter().copied(), colour.stroke_width(2));
             chart
                 .draw_series(line.point_size(4))
-                .map_err(|e| e.to_string())?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
+                .map_err(|e| e.to_string())?;
+            legend.push((name.clone(), colour, false));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        for (k, (name, colour, dashed)) in legend.into_iter().enumerate() {
+            let y = 50 + 24 * k as i32;
+            let segment = match dashed {
+                true => vec![(8, y), (20, y)],
+                false => vec![(8, y), (36, y)],
+            };
+            right
+                .draw(&PathElement::new(segment, colour.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            if !dashed {
+                right
+                    .draw(&Circle::new((22, y), 4, colour.filled()))
+                    .map_err(|e| e.to_string())?;
+            }
+            right
+                .draw(&Text::new(name, (44, y - 8), ("sans-serif", 15)))
+                .map_err(|e| e.to_string())?;
+        }
         root.present().map_err(|e| e.to_string())
     })
 }
