@@ -235,7 +235,7 @@ pub fn tradeoff_chart(
                 .map_err(|e| e.to_string())?;
         }
         for (k, (name, (x, y), (sx, sy))) in points.iter().enumerate() {
-            let colour = Palette99::pick(k + 1).to_rgba();
+            let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
             let style = colour.stroke_width(2);
             chart
                 .draw_series([ErrorBar::new_vertical(*x, *y - sy, *y, *y + sy, style, 8)])

@@ -50,3 +50,46 @@ pub fn seeds_markdown(per_seed: &[Vec<MethodResult>]) -> String {
     }
     out
 }
+
+/// The trade-off over seeds as a picture: each method at (mean Forgetting, mean Avg.ACC) with
+/// one-standard-deviation bars on both axes; the multitask upper bound (forgetting 0 by
+/// construction) is the grey horizontal line at its accuracy.
+pub fn seeds_chart(path: &std::path::Path, per_seed: &[Vec<MethodResult>]) -> crate::Result<()> {
+    let Some(first) = per_seed.first() else {
+        return Ok(());
+    };
+    let mut points = Vec::new();
+    let mut reference = Vec::new();
+    for method in first.iter().map(|r| r.method.as_str()) {
+        let rows: Vec<&MethodResult> = per_seed
+            .iter()
+            .filter_map(|seed| seed.iter().find(|r| r.method == method))
+            .collect();
+        let acc = mean_sd(&rows.iter().map(|r| r.metrics.avg_acc).collect::<Vec<_>>());
+        let forgetting = mean_sd(
+            &rows
+                .iter()
+                .map(|r| r.metrics.forgetting)
+                .collect::<Vec<_>>(),
+        );
+        match method.starts_with("Multitask") {
+            // a horizontal line at its accuracy, labelled once
+            true => reference.extend([
+                ("upper bound".to_string(), 0.0, acc.0),
+                (String::new(), 100.0, acc.0),
+            ]),
+            false => points.push((
+                method.to_string(),
+                (forgetting.0, acc.0),
+                (forgetting.1, acc.1),
+            )),
+        }
+    }
+    crate::eval::plot::tradeoff_chart(
+        path,
+        &format!("Accuracy and forgetting over {} seeds", per_seed.len()),
+        ("Forgetting (%)", "Avg.ACC (%)"),
+        ("Multitask (upper bound)", &reference),
+        &points,
+    )
+}

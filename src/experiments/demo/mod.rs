@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::compare::{MethodResult, compare_methods};
 use super::methods::{MethodChoice, parse_methods};
 use super::recipe::{SmallRun, caption_stage, small_run_config};
-use super::seeds::seeds_markdown;
+use super::seeds::{seeds_chart, seeds_markdown};
 use crate::continual::config::RunConfig;
 use crate::data::Template;
 use crate::model::{HfConfig, Llava, Trainable};
@@ -166,6 +166,7 @@ pub fn run_demo<B: AutodiffBackend>(
         let file = out.join("comparison-seeds.md");
         crate::io::write_atomic(&file, seeds_markdown(&per_seed).as_bytes())
             .map_err(|e| crate::Error::io(&file, e))?;
+        seeds_chart(&out.join("comparison-seeds.png"), &per_seed)?;
     }
     log::info!("demo finished in {:.0} s", start.elapsed().as_secs_f64());
     Ok(per_seed)
