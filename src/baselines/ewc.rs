@@ -7,8 +7,8 @@
 //! with one penalty per earlier task as in their multi-task form. Deliberate differences:
 //! - The Fisher is the *empirical* one: the squared gradient of the loss at the sample's own
 //!   answer (the paper samples from the model's output distribution), one sample per backward
-//!   pass, averaged over up to `fisher_samples` samples in a seeded order; this is what the
-//!   continual-instruction-tuning toolboxes compute.
+//!   pass, averaged over up to `fisher_samples` samples in a seeded order (the usual choice
+//!   in code for language models, where sampling answers would need generation).
 //! - The penalty has no ½ (the and most toolboxes' form); `λ` absorbs it.
 //! - The per-task sums are kept as one quadratic, `Σ F̄ (θ − θ̄)² + c` with `F̄ = Σ_t F_t`,
 //!   `θ̄ = Σ_t F_t θ*_t / F̄` and the constant `c` that makes the value equal the per-task sum:

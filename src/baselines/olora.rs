@@ -5,8 +5,8 @@
 //! Wang et al., "Orthogonal Subspace Learning for Language Model Continual Learning" (EMNLP
 //! Findings 2023): task `t` trains `A_t`, `B_t` with the loss `L + λ₁ Σ_layers Σ_{i<t}
 //! ‖A_iᵀ A_t‖²` (their `A` in PEFT's `[r, in]` layout: the sum of squared inner products of
-//! the rows), earlier `A_i`, `B_i` frozen; `λ₁ = 0.5` as in their scripts. Their `λ₂` L2 term
-//! on the new LoRA is 0 in those scripts and left out.
+//! the rows), earlier `A_i`, `B_i` frozen; `λ₁ = 0.5` as the reference implementations
+//! default. Their `λ₂` L2 term on the new LoRA defaults to 0 there and is left out.
 //!
 //! How it is built here, exactly equivalent: every targeted module holds ONE adapter of rank
 //! `T·r` (T tasks), `lora_alpha = T·α` so its scale is the per-task `α/r`, whose rank slice `t`

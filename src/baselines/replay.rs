@@ -2,9 +2,10 @@
 //! task by seeded reservoir sampling, is mixed into each new task's samples.
 //!
 //! # Faithfulness
-//! The replay baseline of the continual-instruction-tuning toolboxes (e.g. MCITlib's, and the
-//! rehearsal rows of CoIN): a per-task buffer of `share · n` samples (at least one), kept for
-//! the rest of the run, shuffled with the new task's samples into the same batches.
+//! Experience replay as continual-learning baselines define it (a rehearsal memory of earlier
+//! tasks' samples trained together with the new task's): a per-task buffer of `share · n`
+//! samples (at least one), kept for the rest of the run, shuffled with the new task's samples
+//! into the same batches.
 //! Deliberate differences: the buffer is chosen by reservoir sampling (Vitter's algorithm R)
 //! over the task's samples in file order with a generator seeded by the run's seed and the
 //! task's index, so it is the same in every process and on resume, where it is drawn again
