@@ -198,12 +198,13 @@ impl<B: AutodiffBackend> BaselineRun<B> {
     }
 
     /// After a task: EWC estimates the Fisher of `model` (the task's final weights) on the
-    /// task's `samples` and writes its state into `checkpoint` (the task's checkpoint folder).
+    /// task's `samples` (a seeded choice of them, a progress bar with `progress`) and writes
+    /// its state into `checkpoint` (the task's checkpoint folder).
     pub fn finish_task(
         &mut self,
         model: &Llava<B>,
         samples: &[TrainSample],
-        (images, seed): (&ImagePreprocess, u64),
+        (images, seed, progress): (&ImagePreprocess, u64, bool),
         checkpoint: &Path,
         device: &B::Device,
     ) -> crate::Result<()> {
@@ -213,7 +214,7 @@ impl<B: AutodiffBackend> BaselineRun<B> {
         let mut order: Vec<usize> = (0..samples.len()).collect();
         SplitMix64::new(seed).shuffle(&mut order);
         order.truncate(c.fisher_samples);
-        let bar = crate::progress::bar(order.len() as u64, true);
+        let bar = crate::progress::bar(order.len() as u64, progress);
         bar.set_prefix("fisher");
         let fisher = diagonal_fisher(model, order.len(), |m: &Llava<B>, i| {
             let batch = MicroBatch::<B>::from_samples(&[&samples[order[i]]], images, 0, device)?;

@@ -207,7 +207,7 @@ pub fn run<B: AutodiffBackend>(
             .finish_task(
                 &state.model,
                 &samples,
-                (&images, train.seed),
+                (&images, train.seed, train.progress),
                 &checkpoint_dir,
                 device,
             )
