@@ -260,8 +260,8 @@ pub fn tradeoff_chart(
     })
 }
 
-/// Distinct colours for up to twelve series (matplotlib's tab10, then black and navy).
-const SERIES_COLOURS: [RGBColor; 12] = [
+/// Distinct colours for up to sixteen series (matplotlib's tab10, then six darker ones).
+const SERIES_COLOURS: [RGBColor; 16] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -274,6 +274,10 @@ const SERIES_COLOURS: [RGBColor; 12] = [
     RGBColor(23, 190, 207),
     RGBColor(0, 0, 0),
     RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 110, 110),
+    RGBColor(110, 110, 0),
+    RGBColor(90, 0, 120),
 ];
 
 /// A method comparison over a task sequence: one marked line per method (mean accuracy on the

@@ -53,7 +53,7 @@ pub fn seeds_markdown(per_seed: &[Vec<MethodResult>]) -> String {
 
 /// The trade-off over seeds as a picture: each method at (mean Forgetting, mean Avg.ACC) with
 /// one-standard-deviation bars on both axes; the multitask upper bound (forgetting 0 by
-/// construction) is the grey horizontal line at its accuracy.
+/// construction) is the grey horizontal line at its accuracy; zero-shot is left out.
 pub fn seeds_chart(path: &std::path::Path, per_seed: &[Vec<MethodResult>]) -> crate::Result<()> {
     let Some(first) = per_seed.first() else {
         return Ok(());
@@ -72,6 +72,9 @@ pub fn seeds_chart(path: &std::path::Path, per_seed: &[Vec<MethodResult>]) -> cr
                 .map(|r| r.metrics.forgetting)
                 .collect::<Vec<_>>(),
         );
+        if method == "Zero-shot" {
+            continue; // nothing learned, nothing forgotten: not a trade-off
+        }
         match method.starts_with("Multitask") {
             // a horizontal line at its accuracy, labelled once
             true => reference.extend([
