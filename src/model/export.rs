@@ -76,7 +76,8 @@ pub fn save_llava<B: Backend>(
         return Err(ModelError::Weights {
             file,
             message: "the model holds unmerged LoRA adapters: merge them, or write the base \
-                      model and the adapter separately"
+                      model and the adapter separately (`lcia export --unmerged`; MoELoRA \
+                      adapters depend on the input and can only be written that way)"
                 .into(),
         });
     }
