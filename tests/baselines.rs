@@ -568,3 +568,19 @@ fn eproj_adds_a_projector_per_task_shares_the_lora_and_resumes_exactly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_readme_lists_every_method_key() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let keys = lcia::experiments::methods::catalog()
+        .into_iter()
+        .map(|m| m.0);
+    for key in keys.chain(["multitask", "zero-shot"]) {
+        assert!(
+            readme.contains(&format!("| `{key}`")) || readme.contains(&format!(", `{key}` |")),
+            "README's Methods table lacks `{key}`"
+        );
+        lcia::experiments::methods::parse_methods(key).unwrap();
+    }
+}
