@@ -57,8 +57,11 @@ const CONSTANT: &str = "ewc.constant";
 pub struct EwcState<B: Backend> {
     fisher: BTreeMap<String, Tensor<B, 1>>,
     anchor: BTreeMap<String, Tensor<B, 1>>,
-    /// `Σ_t Σ_i F_t,i θ*_t,i²`.
+    /// `Σ_t Σ_i F_t,i θ*_t,i²` (what is saved).
     squares: f64,
+    /// The constant `c = squares − Σ_i F̄_i θ̄_i²`, worked out once per consolidation or load
+    /// so a training step reads nothing back from the device.
+    constant: f64,
 }
 
 impl<B: Backend> Default for EwcState<B> {
@@ -67,6 +70,7 @@ impl<B: Backend> Default for EwcState<B> {
             fisher: BTreeMap::new(),
             anchor: BTreeMap::new(),
             squares: 0.0,
+            constant: 0.0,
         }
     }
 }
@@ -104,7 +108,17 @@ impl<B: Backend> EwcState<B> {
             self.fisher.insert(path.clone(), sum);
             self.anchor.insert(path, anchor);
         }
+        self.constant = self.squares - self.fitted();
         Ok(())
+    }
+
+    /// `Σ_i F̄_i θ̄_i²`.
+    fn fitted(&self) -> f64 {
+        let terms = self.fisher.iter().filter_map(|(path, f)| {
+            let a = self.anchor.get(path)?;
+            Some(scalar(f.clone() * a.clone().powi_scalar(2)))
+        });
+        terms.sum()
     }
 
     /// `Σ_t Σ_i F_t,i (θ_i − θ*_t,i)²` at the weights of `model` (0 before any task), `[1]`,
@@ -117,30 +131,16 @@ impl<B: Backend> EwcState<B> {
         let keys: Vec<String> = self.fisher.keys().cloned().collect();
         let keep = Box::new(move |path: &str| keys.iter().any(|k| k == path));
         let values = values_by_path(model, Some(keep));
-        let mut total: Option<Tensor<AB, 1>> = None;
-        let mut fitted = 0.0;
-        for (path, theta) in values {
-            let (Some(f), Some(a)) = (self.fisher.get(&path), self.anchor.get(&path)) else {
-                continue;
-            };
-            fitted += scalar(f.clone() * a.clone().powi_scalar(2));
-            let f = Tensor::<AB, 1>::from_inner(f.clone());
-            let a = Tensor::<AB, 1>::from_inner(a.clone());
-            let term = (f * (theta - a).powi_scalar(2)).sum();
-            total = Some(match total {
-                Some(sum) => sum + term,
-                None => term,
-            });
-        }
-        let device = self
-            .fisher
-            .values()
-            .next()
-            .map(|t| t.device())
-            .unwrap_or_default();
-        let total =
-            total.unwrap_or_else(|| Tensor::from_inner(Tensor::<B, 1>::zeros([1], &device)));
-        total.add_scalar(self.squares - fitted)
+        let terms = values.into_iter().filter_map(|(path, theta)| {
+            let f = Tensor::<AB, 1>::from_inner(self.fisher.get(&path)?.clone());
+            let a = Tensor::<AB, 1>::from_inner(self.anchor.get(&path)?.clone());
+            Some((f * (theta - a).powi_scalar(2)).sum())
+        });
+        let total = terms.reduce(|sum, term| sum + term).unwrap_or_else(|| {
+            let device = self.fisher.values().next().map(|t| t.device());
+            Tensor::from_inner(Tensor::<B, 1>::zeros([1], &device.unwrap_or_default()))
+        });
+        total.add_scalar(self.constant)
     }
 
     /// Writes the state to `file` (safetensors, atomically).
@@ -184,6 +184,7 @@ impl<B: Backend> EwcState<B> {
                 file.display()
             )));
         }
+        state.constant = state.squares - state.fitted();
         Ok(state)
     }
 }

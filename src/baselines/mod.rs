@@ -178,11 +178,6 @@ impl<B: AutodiffBackend> BaselineRun<B> {
         })
     }
 
-    /// The baseline, if any.
-    pub fn baseline(&self) -> Option<&Baseline> {
-        self.baseline.as_ref()
-    }
-
     /// The loss terms of the task starting now from `model`.
     pub fn terms(&self, model: &Llava<B>, index: usize) -> Vec<Box<dyn LossTerm<B>>> {
         match &self.baseline {

@@ -74,22 +74,15 @@ pub fn orthogonality<B: Backend>(
     task: usize,
     rank: usize,
 ) -> Option<Tensor<B, 1>> {
-    let mut total: Option<Tensor<B, 1>> = None;
-    for layer in &model.language_model.model.layers {
-        let mut layer = layer.clone();
-        for target in LLAMA_LORA_TARGETS {
-            let Some(lora) = layer.projection_mut(target).and_then(|p| p.lora.clone()) else {
-                continue;
-            };
-            if let Some(term) = slice_orthogonality(lora.lora_a.val(), task, rank) {
-                total = Some(match total {
-                    Some(sum) => sum + term,
-                    None => term,
-                });
-            }
-        }
-    }
-    total
+    let layers = model.language_model.model.layers.iter();
+    let adapters = layers.flat_map(|layer| {
+        LLAMA_LORA_TARGETS
+            .into_iter()
+            .filter_map(|t| layer.projection(t)?.lora.as_ref())
+    });
+    adapters
+        .filter_map(|lora| slice_orthogonality(lora.lora_a.val(), task, rank))
+        .reduce(|sum, term| sum + term)
 }
 
 struct Restrict<'a> {

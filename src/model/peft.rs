@@ -83,10 +83,9 @@ impl<B: Backend> Llama<B> {
         let Some(first) = self.model.layers.first() else {
             return Vec::new();
         };
-        let mut first = first.clone();
         LLAMA_LORA_TARGETS
             .into_iter()
-            .filter(|t| first.projection_mut(t).is_some_and(|p| p.lora.is_some()))
+            .filter(|t| first.projection(t).is_some_and(|p| p.lora.is_some()))
             .collect()
     }
 
@@ -94,9 +93,8 @@ impl<B: Backend> Llama<B> {
     pub fn lora_tensors(&self, naming: AdapterNaming) -> NamedTensors {
         let mut named = NamedTensors::default();
         for (i, layer) in self.model.layers.iter().enumerate() {
-            let mut layer = layer.clone();
             for target in LLAMA_LORA_TARGETS {
-                if let Some(lora) = layer.projection_mut(target).and_then(|p| p.lora.clone()) {
+                if let Some(lora) = layer.projection(target).and_then(|p| p.lora.as_ref()) {
                     let (a, b) = (lora.lora_a.val(), lora.lora_b.val());
                     let (key_a, key_b) = (
                         naming.lora_key(i, target, 'A'),

@@ -20,6 +20,20 @@ pub const LLAMA_LORA_TARGETS: [&str; 7] = [
 ];
 
 impl<B: Backend> Block<B> {
+    /// The projection with this PEFT name, if it is one, to read.
+    pub fn projection(&self, name: &str) -> Option<&LoraLinear<B>> {
+        Some(match name {
+            "q_proj" => &self.self_attn.q_proj,
+            "k_proj" => &self.self_attn.k_proj,
+            "v_proj" => &self.self_attn.v_proj,
+            "o_proj" => &self.self_attn.o_proj,
+            "gate_proj" => &self.mlp.gate_proj,
+            "up_proj" => &self.mlp.up_proj,
+            "down_proj" => &self.mlp.down_proj,
+            _ => return None,
+        })
+    }
+
     /// The projection with this PEFT name, if it is one.
     pub fn projection_mut(&mut self, name: &str) -> Option<&mut LoraLinear<B>> {
         Some(match name {
@@ -58,10 +72,9 @@ impl<B: Backend> Llama<B> {
     /// Whether any projection carries an adapter that is not folded into its base weight.
     pub fn has_unmerged_lora(&self) -> bool {
         self.model.layers.iter().any(|layer| {
-            let mut layer = layer.clone();
             LLAMA_LORA_TARGETS.into_iter().any(|t| {
                 layer
-                    .projection_mut(t)
+                    .projection(t)
                     .is_some_and(|p| p.lora.is_some() && !p.is_merged())
             })
         })
