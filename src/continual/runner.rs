@@ -109,6 +109,7 @@ pub fn run<B: AutodiffBackend>(
     let baseline = config.method.baseline.as_ref();
     let rank = config.lora.r;
     let mut baseline = BaselineRun::<B>::open(baseline, previous.as_deref(), rank, device)?;
+    let mut replay = Vec::new();
     let ctx = EvalContext {
         tokenizer: &tokenizer,
         template: &config.model.template,
@@ -175,7 +176,7 @@ pub fn run<B: AutodiffBackend>(
             ..task.train.clone()
         };
         let images = ImagePreprocess::llava(llava.vision_config.image_size);
-        let replayed = replay_samples(config, &tasks, index, &tokenizer, tokens)?;
+        let replayed = replay_samples(config, (&tasks, index), &tokenizer, tokens, &mut replay)?;
         if !replayed.is_empty() {
             log::info!("  replaying {} samples of earlier tasks", replayed.len());
         }

@@ -110,30 +110,27 @@ pub fn load_samples(
 }
 
 /// The replayed samples of task `index` under experience replay: each earlier task's buffer
-/// ([`crate::baselines::replay`]) drawn again from its training file; none for other methods
-/// and for the first task.
+/// ([`crate::baselines::replay`]), kept in `buffers` (one per task, in task order) and drawn
+/// from a task's training file only the first time it is needed, so every file is read once
+/// per process; none for other methods and for the first task.
 pub fn replay_samples(
     config: &RunConfig,
-    tasks: &[ResolvedTask],
-    index: usize,
+    (tasks, index): (&[ResolvedTask], usize),
     tokenizer: &TextTokenizer,
     tokens: ImageTokens,
+    buffers: &mut Vec<Vec<TrainSample>>,
 ) -> crate::Result<Vec<TrainSample>> {
     let Some(Baseline::Replay(replay)) = &config.method.baseline else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    for (j, task) in tasks.iter().enumerate().take(index) {
+    for (j, task) in tasks.iter().enumerate().take(index).skip(buffers.len()) {
         let (_, samples, _) = load_samples(&task.train_file, config, tokenizer, tokens)?;
         let kept = replay.kept(samples.len());
         let seed = buffer_seed(config.train.seed, j);
-        out.extend(
-            reservoir(samples.len(), kept, seed)
-                .into_iter()
-                .map(|i| samples[i].clone()),
-        );
+        let picked = reservoir(samples.len(), kept, seed).into_iter();
+        buffers.push(picked.map(|i| samples[i].clone()).collect());
     }
-    Ok(out)
+    Ok(buffers[..index.min(buffers.len())].concat())
 }
 
 /// Which tensors a parameter set of the run holds: LoRA adapters and projector, or under
