@@ -5,6 +5,7 @@ mod error;
 pub mod io;
 pub mod lora;
 pub mod naming;
+pub mod params;
 pub mod peft_config;
 pub mod sets;
 

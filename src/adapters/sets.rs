@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::AdapterError;
+use super::params::values_by_path;
 
 /// Which tensors of a model belong to a parameter set, by module path.
 pub type SetSelector = fn(&str) -> bool;
@@ -33,14 +34,9 @@ pub struct SetWeights<B: Backend> {
 impl<B: Backend> SetWeights<B> {
     /// The tensors of `model` whose path `selector` accepts.
     pub fn capture<M: Module<B>>(model: &M, selector: SetSelector) -> Self {
-        let mut visitor = Capture {
-            selector,
-            path: Vec::new(),
-            tensors: BTreeMap::new(),
-        };
-        model.visit(&mut visitor);
+        let tensors = values_by_path(model, Some(Box::new(selector)));
         Self {
-            tensors: visitor.tensors,
+            tensors: tensors.into_iter().map(|(p, t)| (p, t.detach())).collect(),
         }
     }
 
@@ -66,29 +62,6 @@ impl<B: Backend> SetWeights<B> {
     /// Number of scalars.
     pub fn num_params(&self) -> usize {
         self.tensors.values().map(|t| t.dims()[0]).sum()
-    }
-}
-
-struct Capture<B: Backend> {
-    selector: SetSelector,
-    path: Vec<String>,
-    tensors: BTreeMap<String, Tensor<B, 1>>,
-}
-
-impl<B: Backend> ModuleVisitor<B> for Capture<B> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let path = self.path.join(".");
-        if (self.selector)(&path) {
-            let value = param.val().detach();
-            let n = value.shape().num_elements();
-            self.tensors.insert(path, value.reshape([n]));
-        }
     }
 }
 

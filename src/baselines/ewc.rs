@@ -25,8 +25,8 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::params::{gradients_by_path, values_by_path};
 use crate::adapters::NamedTensors;
+use crate::adapters::params::{gradients_by_path, values_by_path};
 use crate::model::llava::{Llava, SupervisedLogits};
 use crate::train::{LossTerm, MicroBatch};
 

@@ -13,7 +13,6 @@
 pub mod ewc;
 pub mod lwf;
 pub mod olora;
-pub mod params;
 pub mod replay;
 
 use std::path::Path;
@@ -27,6 +26,7 @@ pub use lwf::{LwfConfig, LwfTerm, distillation_kl};
 pub use olora::{OLoraConfig, OLoraTerm, orthogonality, slice_orthogonality, widened};
 pub use replay::{ReplayConfig, reservoir};
 
+use crate::adapters::params::values_by_path;
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
 use crate::model::llava::Llava;
@@ -217,7 +217,7 @@ impl<B: AutodiffBackend> BaselineRun<B> {
             Ok(m.supervised_loss(batch.ids, batch.pixels, batch.attention_mask, batch.labels)?)
         })?;
         bar.finish_and_clear();
-        let theta = params::values_by_path(&model.valid(), None);
+        let theta = values_by_path(&model.valid(), None);
         self.ewc.consolidate(fisher, &theta)?;
         self.ewc.save(&checkpoint.join(STATE_FILE))
     }
