@@ -200,6 +200,24 @@ fn baseline_run(name: &str, section: &str) -> (std::path::PathBuf, std::path::Pa
     (dir, path)
 }
 
+/// Runs `path` into `out` for `tasks` tasks, then resumes it to the end.
+fn stopped_and_resumed(
+    path: &std::path::Path,
+    out: &std::path::Path,
+    tasks: usize,
+) -> lcia::continual::RunOutcome {
+    let options = RunOptions {
+        resume: false,
+        stop_after: Some(tasks),
+    };
+    run_config(path, out, &options).unwrap();
+    let options = RunOptions {
+        resume: true,
+        stop_after: None,
+    };
+    run_config(path, out, &options).unwrap()
+}
+
 fn penalties(dir: &std::path::Path, task: &str) -> Vec<f64> {
     let file = dir.join("tasks").join(task).join("steps.json");
     let steps: Vec<lcia::train::StepRecord> =
@@ -225,16 +243,7 @@ fn ewc_runs_on_the_pipeline_and_resumes_exactly() {
     let second = penalties(&dir.join("full"), "02-bright");
     assert!(second[0].abs() < 1e-9, "{second:?}");
     assert!(second[2..].iter().all(|p| *p > 0.0), "{second:?}");
-    let options = RunOptions {
-        resume: false,
-        stop_after: Some(1),
-    };
-    run_config(&path, &dir.join("part"), &options).unwrap();
-    let options = RunOptions {
-        resume: true,
-        stop_after: None,
-    };
-    let resumed = run_config(&path, &dir.join("part"), &options).unwrap();
+    let resumed = stopped_and_resumed(&path, &dir.join("part"), 1);
     assert_eq!(resumed.matrix, full.matrix);
     for ckpt in ["02-bright", "03-option"] {
         for file in ["adapter_model.safetensors", "baseline_state.safetensors"] {
@@ -538,16 +547,7 @@ fn eproj_adds_a_projector_per_task_shares_the_lora_and_resumes_exactly() {
         "each task trains its own projector"
     );
     assert!(differ(".lora_B."), "the shared LoRA keeps training");
-    let options = RunOptions {
-        resume: false,
-        stop_after: Some(2),
-    };
-    run_config(&path, &dir.join("part"), &options).unwrap();
-    let options = RunOptions {
-        resume: true,
-        stop_after: None,
-    };
-    let resumed = run_config(&path, &dir.join("part"), &options).unwrap();
+    let resumed = stopped_and_resumed(&path, &dir.join("part"), 2);
     assert_eq!(resumed.matrix, full.matrix);
     let a =
         std::fs::read(dir.join("full/checkpoints/03-option/adapter_model.safetensors")).unwrap();
