@@ -85,13 +85,15 @@ pub(crate) fn open_state<B: AutodiffBackend>(
         );
     }
     if let Some(last) = manifest.finished.last() {
-        let last_dir = run.resolve(&last.checkpoint);
+        let loaded = model
+            .clone()
+            .load_parameter_set(&run.resolve(&last.checkpoint))?;
         sets.put(
             &group_name(last.decision.group()),
-            restore(&last_dir, &model, selector)?,
+            SetWeights::capture(&loaded, selector),
         );
         // what no set holds (EProj's shared LoRA) continues from the last checkpoint
-        model = restore(&last_dir, &model, is_parameter_set_path)?.apply(model);
+        model = SetWeights::capture(&loaded, is_parameter_set_path).apply(model);
     }
     let mut matrix = AccuracyMatrix::new(manifest.tasks.clone());
     for record in &manifest.finished {
