@@ -25,4 +25,6 @@ mod run_options;
 mod score;
 mod scorers;
 mod threads;
+#[path = "support/tiny_tasks.rs"]
+mod tiny_tasks;
 mod trainer;

@@ -75,9 +75,19 @@ pub fn compare_methods<B: AutodiffBackend>(
     let methods = &choice.continual;
     let runs = methods.len() + usize::from(choice.multitask);
     let indices: Vec<usize> = (0..runs).collect();
-    let done = in_parallel(jobs, &indices, |&i| match methods.get(i) {
-        Some(spec) => one_method::<B>(out, &config_path, config, spec, device),
-        None => multitask::<B>(out, config, bench, device),
+    let done = in_parallel(jobs, &indices, |&i| {
+        let (key, done) = match methods.get(i) {
+            Some(spec) => (
+                spec.key.as_str(),
+                one_method::<B>(out, &config_path, config, spec, device),
+            ),
+            None => ("multitask", multitask::<B>(out, config, bench, device)),
+        };
+        if let Err(e) = &done {
+            // said now, not after the other methods have run for hours
+            log::error!("{key} failed (the other methods go on): {e}");
+        }
+        done
     });
     let mut results = Vec::new();
     let mut curves = Vec::new();
