@@ -5,6 +5,7 @@
 //! `cargo run --release --features cuda --example step_bench -- --device cuda --batch 1 --text 512`
 //! `cargo run --release --example step_bench -- --config assets/demo/config.json --lora-r 8`
 //! `--labels N` supervises only the last N text tokens (default: all of them);
+//! `--checkpointing balanced` recomputes memory-bound activations in the backward pass;
 //! `MATMUL_NUM_THREADS=N` sets the CPU matrix-product threads.
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use lcia_backends::BackendTask;
 
 struct StepBench {
     device: String,
+    checkpointing: lcia_backends::Checkpointing,
     threads: usize,
     config: PathBuf,
     batch: usize,
@@ -51,7 +53,7 @@ impl BackendTask for StepBench {
         let plan = MemoryPlan::new(&config, self.lora_r, &LLAMA_LORA_TARGETS, 4, 1);
         let rss = peak_resident_bytes().map_or(f64::NAN, |b| b as f64 / (1u64 << 30) as f64);
         Ok(format!(
-            "{} on {} ({} CPU matmul threads): {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
+            "{} on {} ({} CPU matmul threads, checkpointing {}): {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
              batch {} × {} tokens\n\
              | step ms | forward ms | backward ms | AdamW ms | DEMA ms | DEMA % | tokens/s | TFLOP/s (6·N·tokens) | peak host RSS GiB |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
@@ -59,6 +61,7 @@ impl BackendTask for StepBench {
             self.config.display(),
             self.device,
             self.threads,
+            self.checkpointing,
             params / 1e6,
             self.lora_r,
             plan.lora_params as f64 / 1e6,
@@ -83,6 +86,9 @@ fn main() -> anyhow::Result<()> {
     let spec: lcia_backends::DeviceSpec = arg(&args, "--device", "ndarray").parse()?;
     let task = StepBench {
         device: spec.to_string(),
+        checkpointing: arg(&args, "--checkpointing", "off")
+            .parse()
+            .map_err(anyhow::Error::msg)?,
         threads,
         config: arg(&args, "--config", "assets/configs/llava-1.5-7b/config.json").into(),
         batch: arg(&args, "--batch", "1").parse()?,
@@ -94,6 +100,10 @@ fn main() -> anyhow::Result<()> {
         steps: arg(&args, "--steps", "5").parse()?,
         lora_r: arg(&args, "--lora-r", "128").parse()?,
     };
-    print!("{}", lcia_backends::dispatch(&spec, task)??);
+    let checkpointing = task.checkpointing;
+    print!(
+        "{}",
+        lcia_backends::dispatch_with(&spec, checkpointing, task)??
+    );
     Ok(())
 }

@@ -31,35 +31,107 @@ pub fn compiled_backends() -> Vec<BackendKind> {
     kinds
 }
 
-/// Runs `task` on the backend and device named by `spec`, wrapped in `Autodiff`.
+/// What Burn's autodiff keeps for the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checkpointing {
+    /// Every operation's output that the backward pass needs is kept (Burn's `NoCheckpointing`).
+    #[default]
+    Off,
+    /// Burn's `BalancedCheckpointing`: the outputs of memory-bound operations (element-wise
+    /// ops, activations, normalisations, softmax) are not kept but recomputed from their
+    /// inputs during the backward pass; compute-bound ones (matrix products) are kept. Applies
+    /// to the whole model (decoder layers, vision tower, projector).
+    Balanced,
+}
+
+impl std::str::FromStr for Checkpointing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Checkpointing::Off),
+            "balanced" => Ok(Checkpointing::Balanced),
+            other => Err(format!(
+                "unknown checkpointing '{other}': expected off or balanced"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Checkpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Checkpointing::Off => "off",
+            Checkpointing::Balanced => "balanced",
+        })
+    }
+}
+
+/// Runs `task` on the backend and device named by `spec`, wrapped in `Autodiff` without
+/// checkpointing ([`dispatch_with`] chooses).
 ///
 /// GPU devices are probed first with a one-element tensor op: Burn 0.21 reports a missing driver
 /// or adapter by panicking on a device thread, which is turned into
 /// [`BackendError::DeviceUnavailable`] here. A backend that was not compiled in gives
 /// [`BackendError::NotCompiled`].
 pub fn dispatch<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, BackendError> {
+    dispatch_with(spec, Checkpointing::Off, task)
+}
+
+/// [`dispatch`] with a choice of what autodiff keeps for the backward pass: the backend is
+/// `Autodiff<B>` or `Autodiff<B, BalancedCheckpointing>`.
+pub fn dispatch_with<T: BackendTask>(
+    spec: &DeviceSpec,
+    checkpointing: Checkpointing,
+    task: T,
+) -> Result<T::Output, BackendError> {
     match spec {
-        DeviceSpec::Ndarray => run_ndarray(task),
-        DeviceSpec::Wgpu(_) | DeviceSpec::WgpuCpu => run_wgpu(spec, task),
-        DeviceSpec::Cuda(index) => run_cuda(spec, *index, task),
+        DeviceSpec::Ndarray => run_ndarray(checkpointing, task),
+        DeviceSpec::Wgpu(_) | DeviceSpec::WgpuCpu => run_wgpu(spec, checkpointing, task),
+        DeviceSpec::Cuda(index) => run_cuda(spec, *index, checkpointing, task),
+    }
+}
+
+/// Runs `task` on `Autodiff<B>` with the chosen checkpointing strategy.
+#[cfg(any(feature = "ndarray", feature = "wgpu", feature = "cuda"))]
+fn on<B: burn::tensor::backend::Backend, T: BackendTask>(
+    checkpointing: Checkpointing,
+    device: B::Device,
+    task: T,
+) -> T::Output {
+    use burn::backend::Autodiff;
+    use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    match checkpointing {
+        Checkpointing::Off => task.run::<Autodiff<B>>(device),
+        Checkpointing::Balanced => task.run::<Autodiff<B, BalancedCheckpointing>>(device),
     }
 }
 
 #[cfg(feature = "ndarray")]
-fn run_ndarray<T: BackendTask>(task: T) -> Result<T::Output, BackendError> {
+fn run_ndarray<T: BackendTask>(
+    checkpointing: Checkpointing,
+    task: T,
+) -> Result<T::Output, BackendError> {
     let device = burn::backend::ndarray::NdArrayDevice::Cpu;
-    Ok(task.run::<burn::backend::Autodiff<crate::CpuBackend>>(device))
+    Ok(on::<crate::CpuBackend, T>(checkpointing, device, task))
 }
 
 #[cfg(not(feature = "ndarray"))]
-fn run_ndarray<T: BackendTask>(_task: T) -> Result<T::Output, BackendError> {
+fn run_ndarray<T: BackendTask>(
+    _checkpointing: Checkpointing,
+    _task: T,
+) -> Result<T::Output, BackendError> {
     Err(BackendError::NotCompiled {
         kind: BackendKind::Ndarray,
     })
 }
 
 #[cfg(feature = "wgpu")]
-fn run_wgpu<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, BackendError> {
+fn run_wgpu<T: BackendTask>(
+    spec: &DeviceSpec,
+    checkpointing: Checkpointing,
+    task: T,
+) -> Result<T::Output, BackendError> {
     use burn::backend::wgpu::WgpuDevice;
     let device = match spec {
         DeviceSpec::Wgpu(Some(index)) => WgpuDevice::DiscreteGpu(*index),
@@ -67,11 +139,15 @@ fn run_wgpu<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, Bac
         _ => WgpuDevice::DefaultDevice,
     };
     probe::<crate::WgpuBackend>(spec, &device)?;
-    Ok(task.run::<burn::backend::Autodiff<crate::WgpuBackend>>(device))
+    Ok(on::<crate::WgpuBackend, T>(checkpointing, device, task))
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn run_wgpu<T: BackendTask>(_spec: &DeviceSpec, _task: T) -> Result<T::Output, BackendError> {
+fn run_wgpu<T: BackendTask>(
+    _spec: &DeviceSpec,
+    _checkpointing: Checkpointing,
+    _task: T,
+) -> Result<T::Output, BackendError> {
     Err(BackendError::NotCompiled {
         kind: BackendKind::Wgpu,
     })
@@ -81,17 +157,19 @@ fn run_wgpu<T: BackendTask>(_spec: &DeviceSpec, _task: T) -> Result<T::Output, B
 fn run_cuda<T: BackendTask>(
     spec: &DeviceSpec,
     index: usize,
+    checkpointing: Checkpointing,
     task: T,
 ) -> Result<T::Output, BackendError> {
     let device = burn::backend::cuda::CudaDevice::new(index);
     probe::<crate::CudaBackend>(spec, &device)?;
-    Ok(task.run::<burn::backend::Autodiff<crate::CudaBackend>>(device))
+    Ok(on::<crate::CudaBackend, T>(checkpointing, device, task))
 }
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda<T: BackendTask>(
     _spec: &DeviceSpec,
     _index: usize,
+    _checkpointing: Checkpointing,
     _task: T,
 ) -> Result<T::Output, BackendError> {
     Err(BackendError::NotCompiled {

@@ -4,7 +4,7 @@
 //! stated tolerances. Run on a GPU with e.g.
 //! `LCIA_PARITY_DEVICE=cuda cargo test -p lcia-backends --features cuda --test parity`.
 //!
-//! The second test runs the 3-task continual pipeline (training, the balanced EMA,
+//! The step is also run with Burn's balanced checkpointing. The second test runs the 3-task continual pipeline (training, the balanced EMA,
 //! grouping, generation, scoring) on both and compares the per-step losses and the accuracy
 //! matrices.
 //!
@@ -23,7 +23,7 @@ use lcia::continual::{RunDir, RunOptions, run};
 use lcia::dema::{BalancedEma, DemaConfig};
 use lcia::model::{Llava, Trainable, load_llava};
 use lcia::train::StepRecord;
-use lcia_backends::{BackendTask, DeviceSpec, dispatch};
+use lcia_backends::{BackendTask, Checkpointing, DeviceSpec, dispatch, dispatch_with};
 
 #[path = "../../tests/support/tiny_tasks.rs"]
 mod tiny_tasks;
@@ -159,30 +159,8 @@ fn parity_device() -> DeviceSpec {
         .unwrap()
 }
 
-#[test]
-fn tiny_llava_step_matches_ndarray() {
-    let spec = parity_device();
-    // f32 on both sides: 1e-5 for ndarray against itself; GPU kernels reorder sums, 1e-3.
-    let tol = if spec == DeviceSpec::Ndarray {
-        1e-5
-    } else {
-        1e-3
-    };
-    let tmp = std::env::temp_dir().join(format!("lcia-parity-{}", std::process::id()));
-    let reference = dispatch(
-        &DeviceSpec::Ndarray,
-        TinyStep {
-            dir: tmp.join("ref"),
-        },
-    )
-    .unwrap();
-    let other = dispatch(
-        &spec,
-        TinyStep {
-            dir: tmp.join("other"),
-        },
-    )
-    .unwrap_or_else(|e| panic!("{spec}: {e}"));
+/// Asserts `other` (labelled `label`) within `tol` of `reference` (α within `alpha_tol`).
+fn assert_close(label: &str, other: &Outputs, reference: &Outputs, tol: f64, alpha_tol: f64) {
     let checks = [
         ("logits", max_rel(&other.logits, &reference.logits)),
         ("loss", max_rel(&[other.loss], &[reference.loss])),
@@ -204,27 +182,55 @@ fn tiny_llava_step_matches_ndarray() {
         ),
     ];
     for (name, err) in checks {
-        println!("{spec} vs ndarray: {name}: max rel err {err:.2e} (tolerance {tol:.0e})");
-        assert!(err <= tol, "{name}: {err:.3e} > {tol:.0e} on {spec}");
+        println!("{label} vs ndarray: {name}: max rel err {err:.2e} (tolerance {tol:.0e})");
+        assert!(err <= tol, "{name}: {err:.3e} > {tol:.0e} on {label}");
     }
     assert_eq!(other.alphas.len(), reference.alphas.len());
+    for (a, b) in other.alphas.iter().zip(&reference.alphas) {
+        assert!(
+            (a - b).abs() <= alpha_tol * b.abs(),
+            "α {a} vs {b} on {label}"
+        );
+    }
+    // save → load is exact on each backend
+    assert_eq!(other.saved_lora_a, other.reloaded_lora_a, "{label}");
+}
+
+#[test]
+fn tiny_llava_step_matches_ndarray() {
+    let spec = parity_device();
+    // f32 on both sides: 1e-5 for ndarray against itself; GPU kernels reorder sums, 1e-3.
     // α divides L1 norms of small differences, which amplifies rounding: 1e-4 relative on
     // ndarray, 5e-2 on GPUs.
-    let alpha_tol = if spec == DeviceSpec::Ndarray {
-        1e-4
+    let (tol, alpha_tol) = if spec == DeviceSpec::Ndarray {
+        (1e-5, 1e-4)
     } else {
-        5e-2
+        (1e-3, 5e-2)
     };
-    for (a, b) in other.alphas.iter().zip(&reference.alphas) {
-        assert!((a - b).abs() <= alpha_tol * b.abs(), "α {a} vs {b}");
-    }
+    let tmp = std::env::temp_dir().join(format!("lcia-parity-{}", std::process::id()));
+    let step = |name: &str| TinyStep {
+        dir: tmp.join(name),
+    };
+    let reference = dispatch(&DeviceSpec::Ndarray, step("ref")).unwrap();
     assert!(
         reference.alphas.iter().any(|&a| a != 0.01),
         "a dynamic α is exercised"
     );
-    // save → load is exact on each backend
-    assert_eq!(other.saved_lora_a, other.reloaded_lora_a);
     assert_eq!(reference.saved_lora_a, reference.reloaded_lora_a);
+    let other = dispatch(&spec, step("other")).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    assert_close(&spec.to_string(), &other, &reference, tol, alpha_tol);
+    // balanced checkpointing recomputes memory-bound activations in the backward pass: the
+    // same step, within the device's tolerance (bit-identical on ndarray)
+    let checkpointed = dispatch_with(&spec, Checkpointing::Balanced, step("checkpointed"))
+        .unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let label = format!("{spec} + balanced checkpointing");
+    assert_close(&label, &checkpointed, &reference, tol, alpha_tol);
+    if spec == DeviceSpec::Ndarray {
+        assert_eq!(checkpointed.logits, reference.logits);
+        assert_eq!(checkpointed.projector_grad, reference.projector_grad);
+        assert_eq!(checkpointed.lora_b_grad, reference.lora_b_grad);
+        assert_eq!(checkpointed.projector_ema, reference.projector_ema);
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lcia_backends::{DeviceSpec, compiled_backends, dispatch};
+use lcia_backends::{DeviceSpec, compiled_backends, dispatch, dispatch_with};
 
 /// Continual instruction tuning of multimodal LLMs (LCIA) on Burn: train a LLaVA-style model
 /// on one instruction task after another with the balanced EMA and instruction grouping, and
@@ -130,7 +130,7 @@ fn devices() -> String {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let spec = cli.device;
     let report = match cli.command {
-        Command::Run(args) => dispatch(&spec, args)??,
+        Command::Run(args) => dispatch_with(&spec, args.checkpointing, args)??,
         Command::Demo(args) => dispatch(&spec, args)??,
         Command::EasyVqa(args) => dispatch(&spec, args)??,
         Command::Study(args) => match args.which {
@@ -179,6 +179,34 @@ mod tests {
             .to_string();
         assert!(
             err.contains("vicuna-v1") && err.contains("chat-ml"),
+            "{err}"
+        );
+        let cli = parse(&[
+            "lcia",
+            "run",
+            "--config",
+            "r.toml",
+            "--checkpointing",
+            "balanced",
+        ]);
+        match cli.unwrap().command {
+            Command::Run(args) => {
+                assert_eq!(args.checkpointing, lcia_backends::Checkpointing::Balanced)
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&[
+            "lcia",
+            "run",
+            "--config",
+            "r.toml",
+            "--checkpointing",
+            "all",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown checkpointing 'all': expected off or balanced"),
             "{err}"
         );
     }

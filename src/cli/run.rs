@@ -30,6 +30,11 @@ pub struct RunArgs {
     /// Stop once this many tasks have finished (resume later with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// What autodiff keeps for the backward pass: off, or balanced (Burn's balanced
+    /// checkpointing: memory-bound activations are recomputed, matrix-product outputs kept;
+    /// same results, less memory, slower step; see the README, Backends).
+    #[arg(long, default_value = "off")]
+    pub checkpointing: lcia_backends::Checkpointing,
 }
 
 impl BackendTask for RunArgs {
