@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
-use lcia::continual::memory::{MemoryPlan, peak_resident_bytes};
+use lcia::continual::memory::{ActivationPlan, MemoryPlan, peak_resident_bytes};
 use lcia::experiments::step_bench::time_lora_step;
 use lcia::model::HfConfig;
 use lcia::model::llama::LLAMA_LORA_TARGETS;
@@ -27,6 +27,8 @@ struct StepBench {
     labels: Option<usize>,
     steps: usize,
     lora_r: usize,
+    /// Peak resident bytes of the process before the model was built.
+    start_rss: Option<u64>,
 }
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
@@ -50,14 +52,43 @@ impl BackendTask for StepBench {
             &device,
         )?;
         let params = config.num_params() as f64;
-        let plan = MemoryPlan::new(&config, self.lora_r, &LLAMA_LORA_TARGETS, 4, 1);
-        let rss = peak_resident_bytes().map_or(f64::NAN, |b| b as f64 / (1u64 << 30) as f64);
+        // no stored parameter sets in one step: weights, gradients, AdamW, EMA, previous gradient
+        let plan = MemoryPlan::new(&config, self.lora_r, &LLAMA_LORA_TARGETS, 4, 0);
+        let supervised = self.labels.unwrap_or(self.text);
+        let activations = ActivationPlan::new(
+            &config,
+            self.lora_r,
+            &LLAMA_LORA_TARGETS,
+            self.batch,
+            self.text,
+            supervised,
+            4,
+        );
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let measured = peak_resident_bytes();
+        let rss = measured.map_or(f64::NAN, gib);
+        let predicted = plan.total() + activations.peak() + self.start_rss.unwrap_or(0);
+        let prediction = format!(
+            "memory plan: weights and training state {:.2} GiB + kept activations {:.2} GiB + \
+             loss rows {:.2} GiB + process before the model {:.2} GiB = predicted peak {:.2} GiB; \
+             measured {rss:.2} GiB (prediction {:+.1} %{})\n",
+            gib(plan.total()),
+            gib(activations.kept()),
+            gib(activations.loss_rows()),
+            gib(self.start_rss.unwrap_or(0)),
+            gib(predicted),
+            100.0 * (gib(predicted) / rss - 1.0),
+            match self.checkpointing {
+                lcia_backends::Checkpointing::Off => "",
+                _ => "; the plan does not model checkpointing",
+            },
+        );
         Ok(format!(
             "{} on {} ({} CPU matmul threads, checkpointing {}): {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
              batch {} × {} tokens\n\
              | step ms | forward ms | backward ms | AdamW ms | DEMA ms | DEMA % | tokens/s | TFLOP/s (6·N·tokens) | peak host RSS GiB |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
-             | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {rss:.2} |\n",
+             | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} | {:.2} | {rss:.2} |\n{prediction}",
             self.config.display(),
             self.device,
             self.threads,
@@ -81,6 +112,7 @@ impl BackendTask for StepBench {
 }
 
 fn main() -> anyhow::Result<()> {
+    let start_rss = peak_resident_bytes();
     let threads = lcia_backends::set_cpu_threads(lcia_backends::cpu_threads());
     let args: Vec<String> = std::env::args().collect();
     let spec: lcia_backends::DeviceSpec = arg(&args, "--device", "ndarray").parse()?;
@@ -99,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         },
         steps: arg(&args, "--steps", "5").parse()?,
         lora_r: arg(&args, "--lora-r", "128").parse()?,
+        start_rss,
     };
     let checkpointing = task.checkpointing;
     print!(

@@ -14,6 +14,7 @@ mod export;
 mod gguf;
 mod layout;
 mod loading;
+mod memory;
 mod model;
 mod parsers;
 mod peft_files;

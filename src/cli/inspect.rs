@@ -30,6 +30,12 @@ pub struct InspectArgs {
     /// Parameter sets of the memory plan.
     #[arg(long, default_value_t = 4)]
     pub sets: u64,
+    /// Sequences per step in the memory plan.
+    #[arg(long, default_value_t = 1)]
+    pub plan_batch: usize,
+    /// Supervised text tokens per sequence in the memory plan (one image comes on top).
+    #[arg(long, default_value_t = 1024)]
+    pub plan_text: usize,
 }
 
 impl InspectArgs {
@@ -92,16 +98,19 @@ impl BackendTask for InspectArgs {
             params as f64 / 1e9
         );
         if let HfConfig::Llava(c) = &config {
-            let plan = lcia::continual::memory::MemoryPlan::new(
-                c,
-                self.lora_r,
-                &lcia::model::llama::LLAMA_LORA_TARGETS,
-                2,
-                self.sets,
-            );
+            use lcia::continual::memory::{MemoryPlan, step_table};
+            let targets = &lcia::model::llama::LLAMA_LORA_TARGETS;
+            let plan = MemoryPlan::new(c, self.lora_r, targets, 2, self.sets);
             report.push_str(&format!(
-                "LoRA r {} on all seven projections, base weights in bf16:\n{plan}",
-                self.lora_r
+                "LoRA r {} on all seven projections, base weights in bf16:\n{plan}\n\
+                 one training step, batch {} × (1 image + {} supervised text tokens), \
+                 no checkpointing (activations in the base's precision; a GPU keeps {} GiB \
+                 for its runtime):\n{}",
+                self.lora_r,
+                self.plan_batch,
+                self.plan_text,
+                lcia::continual::memory::RUNTIME_RESERVE >> 30,
+                step_table(c, self.lora_r, self.sets, self.plan_batch, self.plan_text)
             ));
         }
         if hf::weight_files(&self.path).is_err() {
