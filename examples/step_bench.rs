@@ -6,14 +6,16 @@
 //! `cargo run --release --example step_bench -- --config assets/demo/config.json --lora-r 8`
 //! `--labels N` supervises only the last N text tokens (default: all of them);
 //! `--checkpointing balanced` recomputes memory-bound activations in the backward pass;
+//! `--precision bf16|f16` stores the frozen base in half precision (CUDA; f16 also WGPU);
 //! `MATMUL_NUM_THREADS=N` sets the CPU matrix-product threads.
 
 use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
 use lcia::continual::memory::{ActivationPlan, MemoryPlan, peak_resident_bytes};
-use lcia::experiments::step_bench::time_lora_step;
+use lcia::experiments::step_bench::{StepShape, time_lora_step_in};
 use lcia::model::HfConfig;
+use lcia::model::Precision;
 use lcia::model::llama::LLAMA_LORA_TARGETS;
 use lcia_backends::BackendTask;
 
@@ -27,6 +29,7 @@ struct StepBench {
     labels: Option<usize>,
     steps: usize,
     lora_r: usize,
+    precision: Precision,
     /// Peak resident bytes of the process before the model was built.
     start_rss: Option<u64>,
 }
@@ -42,18 +45,23 @@ impl BackendTask for StepBench {
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
         let config = HfConfig::from_file(&self.config)?.into_llava(&self.config)?;
-        let (t, _) = time_lora_step::<AB>(
-            &config,
-            self.batch,
-            self.text,
-            self.labels,
-            self.steps,
-            self.lora_r,
-            &device,
-        )?;
+        let shape = StepShape {
+            batch: self.batch,
+            text: self.text,
+            supervised: self.labels,
+            steps: self.steps,
+            rank: self.lora_r,
+        };
+        let (t, _) = time_lora_step_in::<AB>(&config, &shape, self.precision, &device)?;
         let params = config.num_params() as f64;
         // no stored parameter sets in one step: weights, gradients, AdamW, EMA, previous gradient
-        let plan = MemoryPlan::new(&config, self.lora_r, &LLAMA_LORA_TARGETS, 4, 0);
+        let plan = MemoryPlan::new(
+            &config,
+            self.lora_r,
+            &LLAMA_LORA_TARGETS,
+            self.precision.bytes(),
+            0,
+        );
         let supervised = self.labels.unwrap_or(self.text);
         let activations = ActivationPlan::new(
             &config,
@@ -84,7 +92,7 @@ impl BackendTask for StepBench {
             },
         );
         Ok(format!(
-            "{} on {} ({} CPU matmul threads, checkpointing {}): {:.1} M params (f32), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
+            "{} on {} ({} CPU matmul threads, checkpointing {}): {:.1} M params ({} frozen base), LoRA r {} ({:.1} M) + projector ({:.1} M) trainable, \
              batch {} × {} tokens\n\
              | step ms | forward ms | backward ms | AdamW ms | DEMA ms | DEMA % | tokens/s | TFLOP/s (6·N·tokens) | peak host RSS GiB |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
@@ -94,6 +102,7 @@ impl BackendTask for StepBench {
             self.threads,
             self.checkpointing,
             params / 1e6,
+            self.precision,
             self.lora_r,
             plan.lora_params as f64 / 1e6,
             plan.projector_params as f64 / 1e6,
@@ -131,6 +140,9 @@ fn main() -> anyhow::Result<()> {
         },
         steps: arg(&args, "--steps", "5").parse()?,
         lora_r: arg(&args, "--lora-r", "128").parse()?,
+        precision: arg(&args, "--precision", "f32")
+            .parse()
+            .map_err(anyhow::Error::msg)?,
         start_rss,
     };
     let checkpointing = task.checkpointing;

@@ -21,7 +21,7 @@ say "build: $(( $(date +%s) - start )) s"
 
 say "== parity: cuda vs ndarray (tiny LLaVA forward, backward, AdamW + DEMA, LoRA save/load)"
 LCIA_PARITY_DEVICE=cuda timeout 240 cargo test --release --locked -p lcia-backends --features cuda \
-  --test parity -- --nocapture 2>&1 | grep -E "vs ndarray|test result|panicked|error" | tee -a "$LOG"
+  --test parity -- --nocapture 2>&1 | grep -E "vs ndarray|vs f32|test result|panicked|error" | tee -a "$LOG"
 
 bench() {
   say "== step benchmark: $*"
@@ -33,10 +33,12 @@ bench() {
 }
 bench --batch 1 --text 512 --steps 3 --lora-r 128
 bench --batch 4 --text 512 --steps 3 --lora-r 128
+bench --batch 1 --text 1024 --steps 3 --lora-r 128 --precision bf16
+bench --batch 1 --text 1024 --steps 3 --lora-r 128 --precision bf16 --checkpointing balanced
 
 if [ "${WGPU:-1}" = 1 ]; then
   say "== wgpu build and parity"
   LCIA_PARITY_DEVICE=wgpu timeout 200 cargo test --release --locked -p lcia-backends --features wgpu \
-    --test parity -- --nocapture 2>&1 | grep -E "vs ndarray|test result|panicked|error" | tee -a "$LOG"
+    --test parity -- --nocapture 2>&1 | grep -E "vs ndarray|vs f32|test result|panicked|error" | tee -a "$LOG"
 fi
 say "== done (TFLOP/s above are f32 runs; MFU is quoted against the H200 bf16 peak of ~790 TFLOP/s)"

@@ -20,6 +20,7 @@ mod parsers;
 mod peft_files;
 mod pipeline;
 mod pipeline_errors;
+mod precision;
 mod routing;
 mod run_guards;
 mod run_options;

@@ -188,6 +188,7 @@ impl<B: Backend> LoraLinear<B> {
             let delta = lora.delta().mul_scalar(sign).detach();
             self.base.weight = self.base.weight.map(|w| {
                 let require_grad = w.is_require_grad();
+                let delta = in_dtype(delta, w.dtype());
                 (w + delta).detach().set_require_grad(require_grad)
             });
         }
@@ -199,10 +200,36 @@ impl<B: Backend> LoraLinear<B> {
     /// `x`: `[batch, len, in]` → `[batch, len, out]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lora {
-            Some(lora) if !self.merged => self.base.forward(x.clone()) + lora.forward(x),
-            _ => self.base.forward(x),
+            Some(lora) if !self.merged => frozen_linear(&self.base, x.clone()) + lora.forward(x),
+            _ => frozen_linear(&self.base, x),
         }
     }
+}
+
+/// `tensor` in `dtype` (a float dtype), unchanged when it already is.
+pub fn in_dtype<B: Backend, const D: usize>(
+    tensor: Tensor<B, D>,
+    dtype: burn::tensor::DType,
+) -> Tensor<B, D> {
+    if tensor.dtype() == dtype {
+        tensor
+    } else {
+        tensor.cast(burn::tensor::FloatDType::from(dtype))
+    }
+}
+
+/// `linear` applied to `x` when its weight may be stored in another precision than the
+/// activations (a half-precision frozen base): `x` is cast to the weight's dtype, the product
+/// taken there, and the result cast back to `x`'s dtype. A no-op cast when both agree.
+///
+/// # Shapes
+/// `x`: `[batch, len, in]` → `[batch, len, out]`.
+pub fn frozen_linear<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let (act, weight) = (x.dtype(), linear.weight.val().dtype());
+    if act == weight {
+        return linear.forward(x);
+    }
+    in_dtype(linear.forward(in_dtype(x, weight)), act)
 }
 
 struct Reseed {

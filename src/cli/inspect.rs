@@ -104,8 +104,7 @@ impl BackendTask for InspectArgs {
             report.push_str(&format!(
                 "LoRA r {} on all seven projections, base weights in bf16:\n{plan}\n\
                  one training step, batch {} × (1 image + {} supervised text tokens), \
-                 no checkpointing (activations in the base's precision; a GPU keeps {} GiB \
-                 for its runtime):\n{}",
+                 no checkpointing (activations f32; a GPU keeps {} GiB for its runtime):\n{}",
                 self.lora_r,
                 self.plan_batch,
                 self.plan_text,

@@ -35,6 +35,15 @@ pub struct ModelSection {
     /// original LLaVA/LCIA code base). Reading accepts both.
     #[serde(default, skip_serializing_if = "is_default_naming")]
     pub adapter_naming: crate::adapters::AdapterNaming,
+    /// Storage precision of the frozen base (vision tower, language model): `"f32"`
+    /// (default), `"bf16"` (CUDA) or `"f16"` (CUDA, WGPU with shader-f16). Adapters,
+    /// projector, activations, optimizer state and EMA stay f32.
+    #[serde(default, skip_serializing_if = "is_f32_base")]
+    pub precision: crate::model::Precision,
+}
+
+fn is_f32_base(precision: &crate::model::Precision) -> bool {
+    *precision == crate::model::Precision::F32
 }
 
 fn is_default_naming(naming: &crate::adapters::AdapterNaming) -> bool {

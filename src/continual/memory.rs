@@ -256,8 +256,9 @@ pub const RUNTIME_RESERVE: u64 = 1 << 30;
 
 /// A markdown table of one training step's memory for `config` (rank-`r` adapters on the
 /// seven projections, `sets` stored parameter sets, `batch` sequences of `text` supervised
-/// text tokens) with the frozen base in f32 and in bf16/f16, and the smallest of
-/// [`GPU_SIZES_GB`] each fits after [`RUNTIME_RESERVE`].
+/// text tokens) with the frozen base in f32 and in bf16/f16 (activations f32 in both, as
+/// [`crate::model::precision`] computes), and the smallest of [`GPU_SIZES_GB`] each fits after
+/// [`RUNTIME_RESERVE`].
 pub fn step_table(config: &LlavaConfig, r: usize, sets: u64, batch: usize, text: usize) -> String {
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     let mut out = String::from(
@@ -266,7 +267,7 @@ pub fn step_table(config: &LlavaConfig, r: usize, sets: u64, batch: usize, text:
     );
     for (name, bytes) in [("f32", 4), ("bf16 / f16", 2)] {
         let plan = MemoryPlan::new(config, r, &LLAMA_LORA_TARGETS, bytes, sets);
-        let act = ActivationPlan::new(config, r, &LLAMA_LORA_TARGETS, batch, text, text, bytes);
+        let act = ActivationPlan::new(config, r, &LLAMA_LORA_TARGETS, batch, text, text, 4);
         let total = plan.total() + act.peak();
         let fits = GPU_SIZES_GB
             .iter()

@@ -46,15 +46,17 @@ pub fn lora_config(config: &RunConfig) -> LoraConfig {
         .with_experts(experts)
 }
 
-/// Loads the base model, freezes the vision tower and the language model, keeps the projector
-/// trainable (unless `model.freeze_projector`) and attaches seeded adapters to the configured
-/// projections.
+/// Loads the base model, freezes the vision tower and the language model (stored in
+/// `model.precision`), keeps the projector trainable (unless `model.freeze_projector`) and
+/// attaches seeded adapters to the configured projections.
 pub fn build_model<B: Backend>(config: &RunConfig, device: &B::Device) -> crate::Result<Llava<B>> {
-    let mut model = load_llava::<B>(&config.model.dir, device)?.with_trainable(Trainable {
-        vision: false,
-        projector: !config.model.freeze_projector,
-        language: false,
-    });
+    let mut model = load_llava::<B>(&config.model.dir, device)?
+        .with_trainable(Trainable {
+            vision: false,
+            projector: !config.model.freeze_projector,
+            language: false,
+        })
+        .with_frozen_precision(config.model.precision, device)?;
     let targets: Vec<&str> = config.lora.targets.iter().map(String::as_str).collect();
     model.language_model = model
         .language_model

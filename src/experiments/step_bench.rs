@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::adapters::LoraConfig;
 use crate::dema::DemaConfig;
 use crate::model::llama::LLAMA_LORA_TARGETS;
-use crate::model::{IGNORE_INDEX, Llava, LlavaConfig, Trainable};
+use crate::model::{IGNORE_INDEX, Llava, LlavaConfig, Precision, Trainable};
 use crate::train::{MicroBatch, StepPhases, StepRates, StepState, train_step};
 
 /// Mean seconds of each phase of a training step, and its tokens.
@@ -52,11 +52,53 @@ pub fn time_lora_step<AB: AutodiffBackend>(
     rank: usize,
     device: &AB::Device,
 ) -> crate::Result<(StepTimings, Llava<AB>)> {
-    let mut model = Llava::<AB>::new(config, device)?.with_trainable(Trainable {
-        vision: false,
-        projector: true,
-        language: false,
-    });
+    let shape = StepShape {
+        batch,
+        text,
+        supervised,
+        steps,
+        rank,
+    };
+    time_lora_step_in(config, &shape, Precision::F32, device)
+}
+
+/// What [`time_lora_step`] times: `batch` sequences of one image and `text` text ids, the last
+/// `supervised` of them supervised (`None`: all), `steps` timed steps, rank-`rank` adapters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepShape {
+    /// Sequences per step.
+    pub batch: usize,
+    /// Text ids per sequence.
+    pub text: usize,
+    /// Supervised text positions per sequence (`None`: all).
+    pub supervised: Option<usize>,
+    /// Timed steps after the two warm-up steps.
+    pub steps: usize,
+    /// LoRA rank (0: no adapters).
+    pub rank: usize,
+}
+
+/// [`time_lora_step`] with the frozen base stored in `precision`.
+pub fn time_lora_step_in<AB: AutodiffBackend>(
+    config: &LlavaConfig,
+    shape: &StepShape,
+    precision: Precision,
+    device: &AB::Device,
+) -> crate::Result<(StepTimings, Llava<AB>)> {
+    let StepShape {
+        batch,
+        text,
+        supervised,
+        steps,
+        rank,
+    } = *shape;
+    let mut model = Llava::<AB>::new(config, device)?
+        .with_trainable(Trainable {
+            vision: false,
+            projector: true,
+            language: false,
+        })
+        .with_frozen_precision(precision, device)?;
     if rank > 0 {
         let lora = LoraConfig::new(rank, 2.0 * rank as f64).with_lora_dropout(0.0);
         model.language_model = model

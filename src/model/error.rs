@@ -68,4 +68,16 @@ pub enum ModelError {
     /// A configuration value the model cannot be built with.
     #[error("invalid model configuration: {0}")]
     Invalid(String),
+    /// The frozen base cannot be stored in the requested precision on this device.
+    #[error(
+        "precision {precision}: the {backend} backend cannot compute in {precision} on this \
+         device (ndarray: f32 only; bf16 needs CUDA, f16 needs CUDA or a WGPU adapter with \
+         shader-f16); use precision = \"f32\" or another --device"
+    )]
+    UnsupportedPrecision {
+        /// The requested precision.
+        precision: String,
+        /// The backend's name.
+        backend: String,
+    },
 }

@@ -8,6 +8,8 @@ use burn::tensor::activation::{gelu, sigmoid};
 
 use super::attention::scaled_dot_product;
 use super::config::ClipVisionConfig;
+use crate::adapters::in_dtype;
+use burn::tensor::DType;
 
 /// Patch embedding, class token and learned positions.
 #[derive(Module, Debug)]
@@ -148,13 +150,20 @@ impl<B: Backend> ClipVision<B> {
     }
 
     fn hidden_states_upto(&self, pixels: Tensor<B, 4>, last_layer: usize) -> Vec<Tensor<B, 3>> {
-        let mut x = self.pre_layrnorm.forward(self.embed(pixels));
+        // a tower stored in half precision computes in it; its states come out in f32
+        let dtype = self.embeddings.patch_embedding.weight.val().dtype();
+        let mut x = self
+            .pre_layrnorm
+            .forward(self.embed(in_dtype(pixels, dtype)));
         let mut states = vec![x.clone()];
         for layer in self.encoder.layers.iter().take(last_layer) {
             x = layer.forward(x);
             states.push(x.clone());
         }
         states
+            .into_iter()
+            .map(|s| in_dtype(s, DType::F32))
+            .collect()
     }
 
     fn embed(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {

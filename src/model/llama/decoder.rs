@@ -8,7 +8,9 @@ use super::attention::KvCache;
 use super::block::Block;
 use super::norm::{RmsNorm, RmsNormConfig};
 use super::rope::rope_tables;
+use crate::adapters::{frozen_linear, in_dtype};
 use crate::model::config::LlamaConfig;
+use burn::tensor::DType;
 
 /// Embeddings, decoder blocks and the final norm (HuggingFace `LlamaModel`).
 #[derive(Module, Debug)]
@@ -89,7 +91,8 @@ impl<B: Backend> Llama<B> {
     /// # Shapes
     /// `ids`: `[batch, len]` → `[batch, len, d_model]`.
     pub fn embed(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.model.embed_tokens.forward(ids)
+        // activations are f32 whatever the (frozen) embedding is stored in
+        in_dtype(self.model.embed_tokens.forward(ids), DType::F32)
     }
 
     /// Logits for token ids (no padding, no cache).
@@ -119,10 +122,13 @@ impl<B: Backend> Llama<B> {
     /// The LM head (tied to the embedding or not) on hidden states `[batch, len, d_model]`.
     pub fn head(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => frozen_linear(head, hidden),
             None => {
                 let weight = self.model.embed_tokens.weight.val();
-                hidden.matmul(weight.transpose().unsqueeze())
+                let dtype = hidden.dtype();
+                let logits =
+                    in_dtype(hidden, weight.dtype()).matmul(weight.transpose().unsqueeze());
+                in_dtype(logits, dtype)
             }
         }
     }

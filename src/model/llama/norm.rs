@@ -46,7 +46,8 @@ impl<B: Backend> RmsNorm<B> {
             .add_scalar(self.eps)
             .sqrt();
         let normed = (x32 / rms).cast(FloatDType::from(dtype));
-        normed * self.weight.val().unsqueeze()
+        // a half-precision frozen weight scales activations in their own dtype
+        normed * crate::adapters::in_dtype(self.weight.val(), dtype).unsqueeze()
     }
 }
 
