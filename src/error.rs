@@ -55,6 +55,9 @@ pub enum Error {
     /// A baseline's state is inconsistent (what, and the file when there is one).
     #[error("{0}")]
     Baseline(String),
+    /// Data-parallel training failed (a replica, the collective or a peer process).
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
     /// A run directory cannot be used (resume, evaluation or a checkpoint check failed).
     #[error("{path}: {message}")]
     Run {

@@ -16,6 +16,8 @@ mod layout;
 mod loading;
 mod memory;
 mod model;
+mod nodes;
+mod parallel;
 mod parsers;
 mod peft_files;
 mod pipeline;

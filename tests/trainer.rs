@@ -13,7 +13,7 @@ use lcia::train::{TrainConfig, train_task};
 use crate::common::{AB, B, fixture, snapshot};
 use crate::pipeline::temp_dir;
 
-fn tiny_llava() -> Llava<AB> {
+pub fn tiny_llava() -> Llava<AB> {
     let mut model = load_llava::<AB>(&fixture("tiny-hf/hub-layout/llava"), &Default::default())
         .unwrap()
         .with_trainable(Trainable {

@@ -54,6 +54,19 @@ pub enum BackendError {
         /// What the backend reported.
         reason: String,
     },
+    /// Data-parallel devices must all belong to one backend.
+    #[error(
+        "devices {first} and {other} belong to different backends; data-parallel devices must share one"
+    )]
+    MixedDevices {
+        /// The first device.
+        first: DeviceSpec,
+        /// The first device of another backend.
+        other: DeviceSpec,
+    },
+    /// No device was given.
+    #[error("no device given")]
+    NoDevice,
 }
 
 /// A device chosen on the command line: `ndarray`, `wgpu`, `wgpu:N`, `wgpu:cpu`, `cuda` or `cuda:N`.

@@ -14,6 +14,15 @@ pub trait BackendTask {
 
     /// Runs the computation on backend `B` and the given device.
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+
+    /// Runs the computation on several devices of backend `B` ([`dispatch_many`]); by default
+    /// on the first only (tasks that train data-parallel override it).
+    fn run_many<B: AutodiffBackend>(self, mut devices: Vec<B::Device>) -> Self::Output
+    where
+        Self: Sized,
+    {
+        self.run::<B>(devices.swap_remove(0))
+    }
 }
 
 /// The backends compiled into this build, in the order `ndarray`, `wgpu`, `cuda`.
@@ -85,10 +94,28 @@ pub fn dispatch_with<T: BackendTask>(
     checkpointing: Checkpointing,
     task: T,
 ) -> Result<T::Output, BackendError> {
-    match spec {
-        DeviceSpec::Ndarray => run_ndarray(checkpointing, task),
-        DeviceSpec::Wgpu(_) | DeviceSpec::WgpuCpu => run_wgpu(spec, checkpointing, task),
-        DeviceSpec::Cuda(index) => run_cuda(spec, *index, checkpointing, task),
+    dispatch_many(std::slice::from_ref(spec), checkpointing, task)
+}
+
+/// Runs `task` on several devices of one backend ([`BackendTask::run_many`]), each probed
+/// first; devices of different backends are refused ([`BackendError::MixedDevices`]). The same
+/// device may be named more than once (several replicas on one CPU or GPU).
+pub fn dispatch_many<T: BackendTask>(
+    specs: &[DeviceSpec],
+    checkpointing: Checkpointing,
+    task: T,
+) -> Result<T::Output, BackendError> {
+    let first = *specs.first().ok_or(BackendError::NoDevice)?;
+    if let Some(other) = specs.iter().find(|s| s.kind() != first.kind()) {
+        return Err(BackendError::MixedDevices {
+            first,
+            other: *other,
+        });
+    }
+    match first.kind() {
+        BackendKind::Ndarray => run_ndarray(specs, checkpointing, task),
+        BackendKind::Wgpu => run_wgpu(specs, checkpointing, task),
+        BackendKind::Cuda => run_cuda(specs, checkpointing, task),
     }
 }
 
@@ -96,28 +123,30 @@ pub fn dispatch_with<T: BackendTask>(
 #[cfg(any(feature = "ndarray", feature = "wgpu", feature = "cuda"))]
 fn on<B: burn::tensor::backend::Backend, T: BackendTask>(
     checkpointing: Checkpointing,
-    device: B::Device,
+    devices: Vec<B::Device>,
     task: T,
 ) -> T::Output {
     use burn::backend::Autodiff;
     use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
     match checkpointing {
-        Checkpointing::Off => task.run::<Autodiff<B>>(device),
-        Checkpointing::Balanced => task.run::<Autodiff<B, BalancedCheckpointing>>(device),
+        Checkpointing::Off => task.run_many::<Autodiff<B>>(devices),
+        Checkpointing::Balanced => task.run_many::<Autodiff<B, BalancedCheckpointing>>(devices),
     }
 }
 
 #[cfg(feature = "ndarray")]
 fn run_ndarray<T: BackendTask>(
+    specs: &[DeviceSpec],
     checkpointing: Checkpointing,
     task: T,
 ) -> Result<T::Output, BackendError> {
-    let device = burn::backend::ndarray::NdArrayDevice::Cpu;
-    Ok(on::<crate::CpuBackend, T>(checkpointing, device, task))
+    let devices = vec![burn::backend::ndarray::NdArrayDevice::Cpu; specs.len()];
+    Ok(on::<crate::CpuBackend, T>(checkpointing, devices, task))
 }
 
 #[cfg(not(feature = "ndarray"))]
 fn run_ndarray<T: BackendTask>(
+    _specs: &[DeviceSpec],
     _checkpointing: Checkpointing,
     _task: T,
 ) -> Result<T::Output, BackendError> {
@@ -128,23 +157,27 @@ fn run_ndarray<T: BackendTask>(
 
 #[cfg(feature = "wgpu")]
 fn run_wgpu<T: BackendTask>(
-    spec: &DeviceSpec,
+    specs: &[DeviceSpec],
     checkpointing: Checkpointing,
     task: T,
 ) -> Result<T::Output, BackendError> {
     use burn::backend::wgpu::WgpuDevice;
-    let device = match spec {
-        DeviceSpec::Wgpu(Some(index)) => WgpuDevice::DiscreteGpu(*index),
-        DeviceSpec::WgpuCpu => WgpuDevice::Cpu,
-        _ => WgpuDevice::DefaultDevice,
-    };
-    probe::<crate::WgpuBackend>(spec, &device)?;
-    Ok(on::<crate::WgpuBackend, T>(checkpointing, device, task))
+    let mut devices = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let device = match spec {
+            DeviceSpec::Wgpu(Some(index)) => WgpuDevice::DiscreteGpu(*index),
+            DeviceSpec::WgpuCpu => WgpuDevice::Cpu,
+            _ => WgpuDevice::DefaultDevice,
+        };
+        probe::<crate::WgpuBackend>(spec, &device)?;
+        devices.push(device);
+    }
+    Ok(on::<crate::WgpuBackend, T>(checkpointing, devices, task))
 }
 
 #[cfg(not(feature = "wgpu"))]
 fn run_wgpu<T: BackendTask>(
-    _spec: &DeviceSpec,
+    _specs: &[DeviceSpec],
     _checkpointing: Checkpointing,
     _task: T,
 ) -> Result<T::Output, BackendError> {
@@ -155,20 +188,26 @@ fn run_wgpu<T: BackendTask>(
 
 #[cfg(feature = "cuda")]
 fn run_cuda<T: BackendTask>(
-    spec: &DeviceSpec,
-    index: usize,
+    specs: &[DeviceSpec],
     checkpointing: Checkpointing,
     task: T,
 ) -> Result<T::Output, BackendError> {
-    let device = burn::backend::cuda::CudaDevice::new(index);
-    probe::<crate::CudaBackend>(spec, &device)?;
-    Ok(on::<crate::CudaBackend, T>(checkpointing, device, task))
+    let mut devices = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let index = match spec {
+            DeviceSpec::Cuda(index) => *index,
+            _ => 0,
+        };
+        let device = burn::backend::cuda::CudaDevice::new(index);
+        probe::<crate::CudaBackend>(spec, &device)?;
+        devices.push(device);
+    }
+    Ok(on::<crate::CudaBackend, T>(checkpointing, devices, task))
 }
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda<T: BackendTask>(
-    _spec: &DeviceSpec,
-    _index: usize,
+    _specs: &[DeviceSpec],
     _checkpointing: Checkpointing,
     _task: T,
 ) -> Result<T::Output, BackendError> {
@@ -248,6 +287,22 @@ mod tests {
             err.to_string(),
             "backend 'cuda' is not compiled in; rebuild with --features cuda"
         );
+    }
+
+    #[test]
+    fn data_parallel_devices_share_one_backend() {
+        let two = [DeviceSpec::Ndarray, DeviceSpec::Ndarray];
+        assert_eq!(dispatch_many(&two, Checkpointing::Off, Sum).unwrap(), 6.5);
+        let mixed = [DeviceSpec::Ndarray, DeviceSpec::Cuda(0)];
+        let err = dispatch_many(&mixed, Checkpointing::Off, Sum).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "devices ndarray and cuda:0 belong to different backends; data-parallel devices must share one"
+        );
+        assert!(matches!(
+            dispatch_many(&[], Checkpointing::Off, Sum),
+            Err(BackendError::NoDevice)
+        ));
     }
 
     #[test]

@@ -33,7 +33,9 @@ mod dispatch;
 pub mod threads;
 
 pub use device::{BackendError, BackendKind, DeviceSpec};
-pub use dispatch::{BackendTask, Checkpointing, compiled_backends, dispatch, dispatch_with};
+pub use dispatch::{
+    BackendTask, Checkpointing, compiled_backends, dispatch, dispatch_many, dispatch_with,
+};
 pub use threads::{cpu_threads, set_cpu_threads};
 
 /// The CPU backend used by the deterministic test suite (`NdArray<f32>`).

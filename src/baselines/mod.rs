@@ -54,6 +54,17 @@ pub enum Baseline {
     EProj(EProjConfig),
 }
 
+impl Baseline {
+    /// Whether the method adds a term to every micro-batch's loss (EWC, LwF, O-LoRA): such
+    /// terms are not split between data-parallel replicas, so those methods run on one device.
+    pub fn adds_loss_terms(&self) -> bool {
+        matches!(
+            self,
+            Baseline::Ewc(_) | Baseline::Lwf(_) | Baseline::OLora(_)
+        )
+    }
+}
+
 /// EProj (He et al., "Continual Instruction Tuning for Large Multimodal Models", 2023):
 /// every task adds its own projector (started from the latest one) while the language
 /// model's LoRA is one shared set trained through all tasks; at test time each instance's

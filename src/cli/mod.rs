@@ -5,6 +5,7 @@ mod check;
 mod export;
 mod generate;
 mod inspect;
+mod nodes;
 mod route;
 mod run;
 mod score;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lcia_backends::{DeviceSpec, compiled_backends, dispatch, dispatch_with};
+use lcia_backends::{DeviceSpec, compiled_backends, dispatch, dispatch_many};
 
 /// Continual instruction tuning of multimodal LLMs (LCIA) on Burn: train a LLaVA-style model
 /// on one instruction task after another with the balanced EMA and instruction grouping, and
@@ -83,6 +84,9 @@ pub enum Command {
     Devices,
     /// Run a tiny training step with the balanced EMA on --device, to check the backend works.
     Check(check::CheckArgs),
+    /// Start the orchestrator of a run over several processes or machines (burn-collective's
+    /// global mode); each `lcia run --nodes N --node-rank R --orchestrator ...` joins it.
+    Orchestrator(nodes::OrchestratorArgs),
 }
 
 /// `lcia import-gguf`.
@@ -130,7 +134,10 @@ fn devices() -> String {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let spec = cli.device;
     let report = match cli.command {
-        Command::Run(args) => dispatch_with(&spec, args.checkpointing, args)??,
+        Command::Run(args) => {
+            let specs = args.device_specs(spec)?;
+            dispatch_many(&specs, args.checkpointing, args)??
+        }
         Command::Demo(args) => dispatch(&spec, args)??,
         Command::EasyVqa(args) => dispatch(&spec, args)??,
         Command::Study(args) => match args.which {
@@ -145,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => dispatch(&spec, args)??,
         Command::ImportGguf(args) => args.run()?,
         Command::Devices => devices(),
+        Command::Orchestrator(args) => args.run()?,
         Command::Check(args) => {
             dispatch(&spec, args).with_context(|| format!("running the check on {spec}"))? + "\n"
         }
@@ -188,10 +196,14 @@ mod tests {
             "r.toml",
             "--checkpointing",
             "balanced",
+            "--devices",
+            "cuda:0,cuda:1",
         ]);
         match cli.unwrap().command {
             Command::Run(args) => {
-                assert_eq!(args.checkpointing, lcia_backends::Checkpointing::Balanced)
+                assert_eq!(args.checkpointing, lcia_backends::Checkpointing::Balanced);
+                let specs = args.device_specs(DeviceSpec::Ndarray).unwrap();
+                assert_eq!(specs, [DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)]);
             }
             other => panic!("{other:?}"),
         }

@@ -9,11 +9,11 @@ use clap::Args;
 use lcia::adapters::io::check_finite_parameter_set;
 use lcia::continual::checkpoint_eval::evaluate_checkpoint;
 use lcia::continual::config::RunConfig;
-use lcia::continual::{RunDir, RunOptions, run};
+use lcia::continual::{RunDir, RunOptions, run_on};
 use lcia::eval::report::{matrix_markdown, metrics_markdown};
 use lcia::experiments::comparison_markdown;
 use lcia::experiments::methods::MethodChoice;
-use lcia_backends::BackendTask;
+use lcia_backends::{BackendTask, DeviceSpec};
 
 /// `lcia run`.
 #[derive(Debug, Args)]
@@ -35,12 +35,47 @@ pub struct RunArgs {
     /// same results, less memory, slower step; see the README, Backends).
     #[arg(long, default_value = "off")]
     pub checkpointing: lcia_backends::Checkpointing,
+    /// Data-parallel devices of one backend, comma-separated (`cuda:0,cuda:1`; `cpu,cpu` runs
+    /// two replicas on the CPU): one model replica each, the batch split between them.
+    /// Overrides the configuration's `devices`; default: that list, else --device.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<DeviceSpec>,
+    /// A run over several processes or machines.
+    #[command(flatten)]
+    pub node: super::nodes::NodeArgs,
+}
+
+impl RunArgs {
+    /// The devices to train on: `--devices`, else the configuration's `devices`, else
+    /// `device` (the global `--device`).
+    pub fn device_specs(&self, device: DeviceSpec) -> anyhow::Result<Vec<DeviceSpec>> {
+        if !self.devices.is_empty() {
+            return Ok(self.devices.clone());
+        }
+        let config = RunConfig::from_file(&self.config)?;
+        if config.devices.is_empty() {
+            return Ok(vec![device]);
+        }
+        config
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<DeviceSpec>()
+                    .with_context(|| format!("{}: devices[{i}]", self.config.display()))
+            })
+            .collect()
+    }
 }
 
 impl BackendTask for RunArgs {
     type Output = anyhow::Result<String>;
 
     fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
+        self.run_many::<AB>(vec![device])
+    }
+
+    fn run_many<AB: AutodiffBackend>(self, devices: Vec<AB::Device>) -> anyhow::Result<String> {
         let out = self.out.unwrap_or_else(|| {
             let stem = self.config.file_stem();
             PathBuf::from("runs").join(stem.map_or("run".into(), |s| s.to_os_string()))
@@ -50,7 +85,9 @@ impl BackendTask for RunArgs {
             resume: self.resume,
             stop_after: self.stop_after,
         };
-        let outcome = run::<AB>(&self.config, &config, &out, &options, &device)
+        let node = self.node.placement()?;
+        let layout = (devices.as_slice(), node.as_ref());
+        let outcome = run_on::<AB>(&self.config, &config, &out, &options, layout)
             .with_context(|| format!("run {}", self.config.display()))?;
         let mut report = format!(
             "run directory: {}\n\n{}",

@@ -268,6 +268,11 @@ pub struct RunConfig {
     /// Explicit task list (overrides `data.order`).
     #[serde(default)]
     pub tasks: Vec<TaskEntry>,
+    /// Data-parallel devices of one backend (`["cuda:0", "cuda:1"]`; `--devices` overrides);
+    /// one replica each. Not part of the run's identity (never serialised): the manifest records
+    /// the layout of each task.
+    #[serde(default, skip_serializing)]
+    pub devices: Vec<String>,
 }
 
 /// A task of the sequence with its files resolved.

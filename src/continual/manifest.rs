@@ -145,6 +145,9 @@ pub struct TaskRecord {
     pub accuracies: Vec<f64>,
     /// Wall time of the task (training and evaluation).
     pub seconds: f64,
+    /// The data-parallel devices it trained on, one replica each (absent: one device).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 /// The run's lineage.

@@ -16,4 +16,4 @@ pub mod task_entry;
 pub mod validate;
 
 pub use run_dir::{RunDir, RunOptions, group_name};
-pub use runner::{RunOutcome, run};
+pub use runner::{RunOutcome, run, run_on};

@@ -25,7 +25,9 @@ use crate::routing::{
     AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
     write_audit,
 };
-use crate::train::{TrainConfig, TrainReport, train_task_with};
+use crate::train::{
+    NodePlacement, TrainConfig, TrainReport, describe_layout, train_task_parallel, train_task_with,
+};
 
 /// The result of [`run`].
 #[derive(Debug, Clone)]
@@ -47,7 +49,42 @@ pub fn run<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> crate::Result<RunOutcome> {
+    run_on::<B>(
+        config_path,
+        config,
+        out,
+        options,
+        (std::slice::from_ref(device), None),
+    )
+}
+
+/// [`run`] with one data-parallel replica per device of `devices` (all of one backend; the
+/// first also evaluates and holds the run's model) and, with a node placement, the replicas of
+/// other processes: each step's batch is split between the replicas and their gradients summed
+/// ([`crate::train::train_task_parallel`]). Every process evaluates and writes its own run
+/// directory (the same weights, so the same results).
+pub fn run_on<B: AutodiffBackend>(
+    config_path: &Path,
+    config: &RunConfig,
+    out: &Path,
+    options: &RunOptions,
+    (devices, node): (&[B::Device], Option<&NodePlacement>),
+) -> crate::Result<RunOutcome> {
+    let Some(device) = devices.first() else {
+        return Err(crate::Error::Parallel("no device given".into()));
+    };
     super::validate::validate(config, config_path)?;
+    let baseline = config.method.baseline.as_ref();
+    let replicas = devices.len() * node.map_or(1, |n| n.nodes);
+    if replicas > 1 && baseline.is_some_and(|b| b.adds_loss_terms()) {
+        return Err(crate::Error::Config {
+            path: config_path.to_path_buf(),
+            message: format!(
+                "{replicas} replicas: EWC, LwF and O-LoRA add a loss term to every micro-batch, \
+                 which data-parallel replicas do not split yet; run them on one device"
+            ),
+        });
+    }
     let tasks = config.resolve_tasks(config_path)?;
     for task in &tasks {
         for file in [&task.train_file, &task.spec.test_file] {
@@ -187,9 +224,15 @@ pub fn run<B: AutodiffBackend>(
             task: name.to_string(),
             source: Box::new(e),
         };
-        let (model, report) =
-            train_task_with(state.model, &mixed, &train, objective, &images, 0, device)
-                .map_err(in_task)?;
+        let trained = match replicas {
+            1 => train_task_with(state.model, &mixed, &train, objective, &images, 0, device),
+            _ => {
+                let layout = (devices, node);
+                let dema = dema.as_ref();
+                train_task_parallel(state.model, &mixed, &train, dema, &images, 0, layout)
+            }
+        };
+        let (model, report) = trained.map_err(in_task)?;
         state.model = model;
         state.sets.store(&state.model)?;
 
@@ -247,6 +290,7 @@ pub fn run<B: AutodiffBackend>(
             regime: report.regime,
             accuracies: row,
             seconds: started.elapsed().as_secs_f64(),
+            devices: describe_layout::<B>(devices, node),
         });
         state.manifest.write(out)?;
         super::run_report::write_run_reports(out, &state.manifest, &state.matrix)?;

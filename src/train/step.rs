@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::grads::{clip_global_norm, first_non_finite, split_off};
+use super::sync::{GradientSync, sum_gradients, sum_host};
 use crate::data::ImagePreprocess;
 use crate::data::sample::TrainSample;
 use crate::dema::{BalancedEma, DemaConfig, DemaStats, StepGradients};
@@ -110,6 +111,7 @@ pub struct StepState<B: AutodiffBackend> {
     projector: OptimizerAdaptor<AdamW, Llava<B>, B>,
     ema: Option<BalancedEma<B>>,
     terms: Vec<Box<dyn LossTerm<B>>>,
+    sync: Option<Box<dyn GradientSync<B>>>,
 }
 
 impl<B: AutodiffBackend> StepState<B> {
@@ -129,7 +131,17 @@ impl<B: AutodiffBackend> StepState<B> {
             ema: dema
                 .map(|c| BalancedEma::new(c.clone()).with_peak_rates(peak_rates.0, peak_rates.1)),
             terms: Vec::new(),
+            sync: None,
         }
+    }
+
+    /// Makes this state one replica of a data-parallel run: each micro-batch's loss is weighted
+    /// by this replica's share of the micro-batch's supervised tokens over all replicas, and the
+    /// gradients and the step's figures are summed over the replicas before clipping, the
+    /// optimizers and the EMA (which therefore reads the reduced gradient).
+    pub fn with_sync(mut self, sync: Box<dyn GradientSync<B>>) -> Self {
+        self.sync = Some(sync);
+        self
     }
 
     /// Adds `terms` to every micro-batch's loss.
@@ -242,6 +254,12 @@ pub fn train_step<B: AutodiffBackend>(
             .as_ref()
             .map_or_else(|| Tensor::zeros([1], &*device), SupervisedLogits::loss)
             .div_scalar(micro_batches as f64);
+        if let Some(sync) = &state.sync {
+            // The mean over the whole micro-batch's supervised tokens, not a mean of means.
+            let rows = logits.as_ref().map_or(0, |l| l.targets.dims()[0]) as f64;
+            let all = sum_host::<B>(sync.as_ref(), &[rows], &*device)?[0];
+            loss = loss.mul_scalar(if all > 0.0 { rows / all } else { 0.0 });
+        }
         loss_sum += loss.clone().into_scalar().elem::<f64>();
         for term in &state.terms {
             if let Some(extra) = term.term(&model, &batch, logits.as_ref())? {
@@ -257,6 +275,11 @@ pub fn train_step<B: AutodiffBackend>(
         lap::<B>(&mut clock, device, |p| &mut p.backward);
     }
     let mut grads = accumulator.grads();
+    if let (Some(sync), Some(device)) = (&state.sync, &device) {
+        let mut stats = [loss_sum, penalty_sum, tokens as f64];
+        grads = sum_gradients::<B, _>(sync.as_ref(), &model, grads, &mut stats, device)?;
+        (loss_sum, penalty_sum, tokens) = (stats[0], stats[1], stats[2].round() as usize);
+    }
     for term in &state.terms {
         term.restrict(&model, &mut grads);
     }

@@ -94,7 +94,7 @@ pub fn train_task<B: AutodiffBackend>(
 /// [`train_task`] with extra loss terms added to every step (`objective`: the EMA, when on,
 /// and the terms).
 pub fn train_task_with<B: AutodiffBackend>(
-    mut model: Llava<B>,
+    model: Llava<B>,
     samples: &[TrainSample],
     config: &TrainConfig,
     (dema, terms): (Option<&DemaConfig>, Vec<Box<dyn LossTerm<B>>>),
@@ -102,6 +102,86 @@ pub fn train_task_with<B: AutodiffBackend>(
     pad_id: i64,
     device: &B::Device,
 ) -> crate::Result<(Llava<B>, TrainReport)> {
+    let peak_rates = (config.lr_lora, config.lr_projector);
+    let state = StepState::<B>::new(config.weight_decay, dema, peak_rates).with_terms(terms);
+    let data = TaskData {
+        samples,
+        images,
+        pad_id,
+    };
+    run_task(model, &data, config, state, device, Shard::WHOLE)
+}
+
+/// A task's samples and how to load them.
+pub struct TaskData<'a> {
+    /// The task's training samples.
+    pub samples: &'a [TrainSample],
+    /// Image preprocessing.
+    pub images: &'a ImagePreprocess,
+    /// Padding token id.
+    pub pad_id: i64,
+}
+
+/// Which share of every micro-batch one replica of a data-parallel run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shard {
+    /// This replica (0-based); replica 0 shows the progress bar.
+    pub rank: usize,
+    /// Replicas.
+    pub replicas: usize,
+}
+
+impl Shard {
+    /// One device: the whole micro-batch.
+    pub const WHOLE: Shard = Shard {
+        rank: 0,
+        replicas: 1,
+    };
+
+    /// This replica's contiguous share of `indices` (empty when there are fewer samples than
+    /// replicas).
+    fn pick<'a>(&self, indices: &'a [usize]) -> &'a [usize] {
+        let n = indices.len();
+        &indices[self.rank * n / self.replicas..(self.rank + 1) * n / self.replicas]
+    }
+}
+
+/// The samples of this replica's share of a micro-batch. An empty share trains on a copy of the
+/// micro-batch's first sample with no supervised token: it takes part in every collective call
+/// and adds nothing to the loss or the gradients.
+fn shard_samples<'a>(
+    samples: &'a [TrainSample],
+    indices: &[usize],
+    shard: Shard,
+    blank: &'a mut Option<TrainSample>,
+) -> Vec<&'a TrainSample> {
+    let picked = shard.pick(indices);
+    if picked.is_empty() {
+        let first = &samples[indices[0]];
+        let sample = blank.insert(TrainSample {
+            ids: first.ids.clone(),
+            labels: vec![crate::model::IGNORE_INDEX; first.labels.len()],
+            image: first.image.clone(),
+        });
+        return vec![&*sample];
+    }
+    picked.iter().map(|&i| &samples[i]).collect()
+}
+
+/// The training loop of one task on one replica (`shard`), with a prepared step state.
+pub(crate) fn run_task<B: AutodiffBackend>(
+    mut model: Llava<B>,
+    data: &TaskData<'_>,
+    config: &TrainConfig,
+    mut state: StepState<B>,
+    device: &B::Device,
+    shard: Shard,
+) -> crate::Result<(Llava<B>, TrainReport)> {
+    let TaskData {
+        samples,
+        images,
+        pad_id,
+    } = *data;
     let micro = config.batch_size.max(1);
     let accum = config.grad_accum.max(1);
     let micro_per_epoch = samples.len().div_ceil(micro);
@@ -111,10 +191,8 @@ pub fn train_task_with<B: AutodiffBackend>(
         .max_steps
         .map_or(all_epochs, |cap| cap.min(all_epochs));
     let warmup = warmup_steps(total, config.warmup_ratio);
-    let peak_rates = (config.lr_lora, config.lr_projector);
-    let mut state = StepState::<B>::new(config.weight_decay, dema, peak_rates).with_terms(terms);
     let mut report = TrainReport::default();
-    let bar = crate::progress::bar(total as u64, config.progress);
+    let bar = crate::progress::bar(total as u64, config.progress && shard.rank == 0);
     bar.set_prefix("train");
     let start = Instant::now();
     let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -135,7 +213,8 @@ pub fn train_task_with<B: AutodiffBackend>(
                 max_grad_norm: config.max_grad_norm,
             };
             let batches = group.iter().map(|indices| {
-                let batch: Vec<&TrainSample> = indices.iter().map(|&i| &samples[i]).collect();
+                let mut blank = None;
+                let batch = shard_samples(samples, indices, shard, &mut blank);
                 MicroBatch::from_samples(&batch, images, pad_id, device)
             });
             let (next, outcome) = train_step(model, batches, &rates, &mut state, None)?;
