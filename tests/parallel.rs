@@ -180,3 +180,32 @@ fn a_continual_run_on_two_replicas_matches_one_device() {
     assert!(!dir.join("ewc").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replica_s_own_error_is_reported_not_the_broken_collective() {
+    let dir = temp_dir("parallel-bad-image");
+    let mut samples = uneven_samples(&dir);
+    let missing = dir.join("missing.png");
+    samples[5].image = Some(missing.clone());
+    let config = TrainConfig {
+        batch_size: 8,
+        max_steps: Some(1),
+        progress: false,
+        ..TrainConfig::default()
+    };
+    let images = ImagePreprocess::llava(32);
+    let data = TaskData {
+        samples: &samples,
+        images: &images,
+        pad_id: 0,
+    };
+    // Whichever replica's share holds the missing image, the other one is left waiting in the
+    // all-reduce; the error is the image's, and both threads end.
+    let device = Default::default();
+    let error = train_replicas(tiny_llava(), &data, &config, None, &[device, device], None)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(!matches!(error, lcia::Error::Parallel(_)), "{error}");
+    assert!(error.to_string().contains("missing.png"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

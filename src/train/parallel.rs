@@ -3,7 +3,8 @@
 //! burn's collective all-reduce ([`super::sync`]) and apply the same AdamW step and the same
 //! balanced-EMA update, so they stay bit-identical.
 
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use burn::collective::{CollectiveConfig, PeerId};
@@ -89,6 +90,7 @@ pub fn train_replicas<B: AutodiffBackend>(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let peak_rates = (config.lr_lora, config.lr_projector);
+    let abort = Arc::new(AtomicBool::new(false));
     let results: Vec<crate::Result<(Llava<B>, TrainReport)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
@@ -100,34 +102,29 @@ pub fn train_replicas<B: AutodiffBackend>(
                     id: PeerId::from(first_peer + local),
                     replicas,
                     timeout: node.map(|n| n.timeout),
+                    abort: abort.clone(),
                 };
                 let shard = Shard {
                     rank: first_peer + local,
                     replicas,
                 };
                 scope.spawn(move || {
-                    let joining = device.clone();
-                    let registered = peer.within("joining the collective", move || {
-                        burn::collective::register::<B::InnerBackend>(peer.id, joining, collective)
-                    });
-                    if let Err(error) = registered {
-                        if node.is_none() {
-                            burn::collective::reset_collective::<B::InnerBackend>();
-                        }
-                        return Err(error);
-                    }
-                    let state = StepState::<B>::new(config.weight_decay, dema, peak_rates)
-                        .with_sync(Box::new(peer));
-                    let result = run_task(replica, data, config, state, device, shard);
+                    let (id, joining) = (peer.id, device.clone());
+                    let result = peer
+                        .within("joining the collective", move || {
+                            burn::collective::register::<B::InnerBackend>(id, joining, collective)
+                        })
+                        .and_then(|()| {
+                            let state = StepState::<B>::new(config.weight_decay, dema, peak_rates)
+                                .with_sync(Box::new(peer.clone()));
+                            run_task(replica, data, config, state, device, shard)
+                        });
                     match &result {
-                        // Peers of this process waiting in an all-reduce this replica will never
-                        // join fail too. Over several processes the local server may itself be
-                        // waiting on a lost peer (a reset would wait with it): the error stops
-                        // the process instead.
-                        Err(_) if node.is_some() => {}
-                        Err(_) => burn::collective::reset_collective::<B::InnerBackend>(),
+                        // The replicas of this process waiting for this one stop too (those of
+                        // other processes stop at their time-out).
+                        Err(_) => peer.stop_others(),
                         Ok(_) => {
-                            let _ = burn::collective::finish_collective::<B::InnerBackend>(peer.id);
+                            let _ = burn::collective::finish_collective::<B::InnerBackend>(id);
                         }
                     }
                     result
@@ -146,8 +143,27 @@ pub fn train_replicas<B: AutodiffBackend>(
     if node.is_none() {
         burn::collective::reset_collective::<B::InnerBackend>();
     }
-    // The first error in device order (the others usually only report the broken collective).
-    results.into_iter().collect()
+    first_cause(results)
+}
+
+/// Every replica's result, or the error that stopped the task: a replica's own error (bad data,
+/// a non-finite loss) before the collective errors of the replicas it left waiting.
+fn first_cause<T>(results: Vec<crate::Result<T>>) -> crate::Result<Vec<T>> {
+    let mut values = Vec::with_capacity(results.len());
+    let mut collective = None;
+    for result in results {
+        match result {
+            Ok(value) => values.push(value),
+            Err(error @ crate::Error::Parallel(_)) => {
+                collective.get_or_insert(error);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    match collective {
+        Some(error) => Err(error),
+        None => Ok(values),
+    }
 }
 
 /// burn-collective's configuration for `devices` replicas in this process and, with `node`, the

@@ -7,7 +7,10 @@
 //! never in [`burn::module::ParamId`] order: parameter ids are drawn at random when a model is
 //! loaded, so two processes would pair different tensors.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use burn::collective::{PeerId, ReduceOperation};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
@@ -28,7 +31,7 @@ pub trait GradientSync<B: AutodiffBackend>: Send {
 
 /// One replica of a run on burn's collective operations (`burn::collective`): the devices of
 /// one process, and through its global mode several processes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CollectivePeer {
     /// This replica's peer id, unique over all processes.
     pub id: PeerId,
@@ -37,10 +40,18 @@ pub struct CollectivePeer {
     /// How long a collective call may wait for the other replicas (several processes: a peer
     /// that stopped never answers); `None` waits as long as it takes.
     pub timeout: Option<Duration>,
+    /// Set by a replica of this process that stopped with an error: the others stop waiting.
+    pub abort: Arc<AtomicBool>,
 }
 
 impl CollectivePeer {
-    /// Runs `call` (a collective call of this replica), giving up after the peer's time-out.
+    /// Tells the other replicas of this process that this one stopped.
+    pub fn stop_others(&self) {
+        self.abort.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs `call` (a collective call of this replica), giving up after the peer's time-out or
+    /// as soon as another replica of this process stopped.
     pub fn within<T: Send + 'static>(
         &self,
         what: &str,
@@ -49,23 +60,33 @@ impl CollectivePeer {
         let failed = |error: String| {
             crate::Error::Parallel(format!("replica {}: {what}: {error}", self.id.0))
         };
-        let Some(timeout) = self.timeout else {
-            return call().map_err(|error| failed(format!("{error:?}")));
-        };
         // The call runs on its own thread so that a peer that never answers cannot hold this
-        // one; on a time-out that thread is left behind and the process is expected to stop.
+        // one; when it gives up, that thread is left to the collective's reset (one process) or
+        // to the end of the process (several).
         let (send, receive) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = send.send(call());
         });
-        match receive.recv_timeout(timeout) {
-            Ok(result) => result.map_err(|error| failed(format!("{error:?}"))),
-            Err(_) => Err(failed(format!(
-                "no answer from the other replicas within {} s (a peer process stopped or cannot \
-                 be reached); nothing of the unfinished task was written, the last finished \
-                 task's checkpoint stays valid (--resume continues from it)",
-                timeout.as_secs_f64()
-            ))),
+        let started = Instant::now();
+        loop {
+            match receive.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return result.map_err(|error| failed(format!("{error:?}"))),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(failed("the collective call ended without a result".into()));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.abort.load(Ordering::SeqCst) {
+                return Err(failed("another replica of this process stopped".into()));
+            }
+            if let Some(timeout) = self.timeout.filter(|t| started.elapsed() > *t) {
+                return Err(failed(format!(
+                    "no answer from the other replicas within {} s (a peer process stopped or \
+                     cannot be reached); nothing of the unfinished task was written, the last \
+                     finished task's checkpoint stays valid (--resume continues from it)",
+                    timeout.as_secs_f64()
+                )));
+            }
         }
     }
 }
