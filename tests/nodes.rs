@@ -39,14 +39,15 @@ fn finish(child: &mut Child, deadline: Instant, what: &str) -> std::process::Exi
     }
 }
 
-/// Starts an orchestrator and one `lcia run` per rank; returns them (orchestrator first).
-fn start(dir: &Path, config: &Path, tag: &str, timeout: &str) -> Vec<Child> {
+/// Starts an orchestrator and an `lcia run` of a two-node run for each of `ranks` (run
+/// directory `{tag}-node{rank}`, log beside it); returns them, the orchestrator first.
+fn start(dir: &Path, config: &Path, tag: &str, timeout: &str, ranks: &[usize]) -> Vec<Child> {
     let port = free_port().to_string();
     let orchestrator = format!("ws://127.0.0.1:{port}");
     let log = dir.join(format!("{tag}-orchestrator.log"));
     let mut children = vec![lcia(&["orchestrator", "--port", &port], &log)];
     std::thread::sleep(Duration::from_millis(500));
-    for rank in 0..2 {
+    for rank in ranks {
         let address = format!("ws://127.0.0.1:{}", free_port());
         let out = dir.join(format!("{tag}-node{rank}"));
         let rank = rank.to_string();
@@ -77,37 +78,16 @@ fn start(dir: &Path, config: &Path, tag: &str, timeout: &str) -> Vec<Child> {
 fn a_node_without_its_peer_stops_within_the_time_out_and_writes_no_task() {
     let dir = temp_dir("lone-node");
     let config = three_tasks(&dir);
-    let port = free_port().to_string();
-    let mut orchestrator = lcia(&["orchestrator", "--port", &port], &dir.join("orch.log"));
-    std::thread::sleep(Duration::from_millis(500));
-    let (out, log) = (dir.join("node0"), dir.join("node0.log"));
-    let address = format!("ws://127.0.0.1:{}", free_port());
-    let args = [
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--nodes",
-        "2",
-        "--node-rank",
-        "0",
-        "--orchestrator",
-        &format!("ws://127.0.0.1:{port}"),
-        "--node-address",
-        &address,
-        "--peer-timeout",
-        "3",
-    ];
     let started = Instant::now();
-    let mut node = lcia(&args, &log);
+    let mut children = start(&dir, &config, "lone", "3", &[0]);
+    let (out, log) = (dir.join("lone-node0"), dir.join("lone-node0.log"));
     let status = finish(
-        &mut node,
+        &mut children[1],
         started + Duration::from_secs(60),
         "the lone node",
     );
-    let _ = orchestrator.kill();
-    let _ = orchestrator.wait();
+    let _ = children[0].kill();
+    let _ = children[0].wait();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success());
     assert!(
@@ -135,7 +115,7 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
     let config = three_tasks(&dir);
     let one = run_config(&config, &dir.join("one"), &RunOptions::default()).unwrap();
 
-    let mut children = start(&dir, &config, "pair", "60");
+    let mut children = start(&dir, &config, "pair", "60", &[0, 1]);
     let deadline = Instant::now() + Duration::from_secs(300);
     for (rank, child) in children.iter_mut().enumerate().skip(1) {
         let status = finish(child, deadline, "a node");
@@ -176,7 +156,7 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
 
     // Kill node 1 once the second task trains: node 0 stops within the time-out, naming it,
     // and its first task's checkpoint and manifest stay as committed.
-    let mut children = start(&dir, &config, "lost", "5");
+    let mut children = start(&dir, &config, "lost", "5", &[0, 1]);
     let log0 = dir.join("lost-node0.log");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !std::fs::read_to_string(&log0)
