@@ -39,9 +39,21 @@ fn finish(child: &mut Child, deadline: Instant, what: &str) -> std::process::Exi
     }
 }
 
+/// The processes of a test, killed when it ends, also when an assertion fails.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts an orchestrator and an `lcia run` of a two-node run for each of `ranks` (run
 /// directory `{tag}-node{rank}`, log beside it); returns them, the orchestrator first.
-fn start(dir: &Path, config: &Path, tag: &str, timeout: &str, ranks: &[usize]) -> Vec<Child> {
+fn start(dir: &Path, config: &Path, tag: &str, timeout: &str, ranks: &[usize]) -> Processes {
     let port = free_port().to_string();
     let orchestrator = format!("ws://127.0.0.1:{port}");
     let log = dir.join(format!("{tag}-orchestrator.log"));
@@ -71,7 +83,7 @@ fn start(dir: &Path, config: &Path, tag: &str, timeout: &str, ranks: &[usize]) -
         let log = dir.join(format!("{tag}-node{rank}.log"));
         children.push(lcia(&args, &log));
     }
-    children
+    Processes(children)
 }
 
 #[test]
@@ -79,15 +91,15 @@ fn a_node_without_its_peer_stops_within_the_time_out_and_writes_no_task() {
     let dir = temp_dir("lone-node");
     let config = three_tasks(&dir);
     let started = Instant::now();
-    let mut children = start(&dir, &config, "lone", "3", &[0]);
+    let mut processes = start(&dir, &config, "lone", "3", &[0]);
     let (out, log) = (dir.join("lone-node0"), dir.join("lone-node0.log"));
     let status = finish(
-        &mut children[1],
+        &mut processes.0[1],
         started + Duration::from_secs(60),
         "the lone node",
     );
-    let _ = children[0].kill();
-    let _ = children[0].wait();
+    let _ = processes.0[0].kill();
+    let _ = processes.0[0].wait();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success());
     assert!(
@@ -115,9 +127,9 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
     let config = three_tasks(&dir);
     let one = run_config(&config, &dir.join("one"), &RunOptions::default()).unwrap();
 
-    let mut children = start(&dir, &config, "pair", "60", &[0, 1]);
+    let mut processes = start(&dir, &config, "pair", "60", &[0, 1]);
     let deadline = Instant::now() + Duration::from_secs(300);
-    for (rank, child) in children.iter_mut().enumerate().skip(1) {
+    for (rank, child) in processes.0.iter_mut().enumerate().skip(1) {
         let status = finish(child, deadline, "a node");
         let log = std::fs::read_to_string(dir.join(format!("pair-node{}.log", rank - 1)));
         assert!(
@@ -127,8 +139,8 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
             log.unwrap_or_default()
         );
     }
-    let _ = children[0].kill();
-    let _ = children[0].wait();
+    let _ = processes.0[0].kill();
+    let _ = processes.0[0].wait();
     for rank in 0..2 {
         let manifest = Manifest::read(&dir.join(format!("pair-node{rank}"))).unwrap();
         let rows: Vec<_> = manifest
@@ -156,7 +168,7 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
 
     // Kill node 1 once the second task trains: node 0 stops within the time-out, naming it,
     // and its first task's checkpoint and manifest stay as committed.
-    let mut children = start(&dir, &config, "lost", "5", &[0, 1]);
+    let mut processes = start(&dir, &config, "lost", "5", &[0, 1]);
     let log0 = dir.join("lost-node0.log");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !std::fs::read_to_string(&log0)
@@ -166,12 +178,16 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
         assert!(Instant::now() < deadline, "node 0 never reached task 2");
         std::thread::sleep(Duration::from_millis(50));
     }
-    children[2].kill().unwrap();
+    processes.0[2].kill().unwrap();
     let killed = Instant::now();
-    let status = finish(&mut children[1], killed + Duration::from_secs(60), "node 0");
+    let status = finish(
+        &mut processes.0[1],
+        killed + Duration::from_secs(60),
+        "node 0",
+    );
     let waited = killed.elapsed();
-    let _ = children[0].kill();
-    let _ = children[0].wait();
+    let _ = processes.0[0].kill();
+    let _ = processes.0[0].wait();
     let log = std::fs::read_to_string(&log0).unwrap();
     assert!(!status.success());
     assert!(
