@@ -1,13 +1,18 @@
 //! The frozen base's precision: parsed from the run config, refused where the backend cannot
 //! compute in it (ndarray), f32 by default without changing the configuration's hash.
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
 use lcia::continual::config::RunConfig;
 use lcia::continual::{RunDir, RunOptions};
+use lcia::model::precision::cast_frozen;
 use lcia::model::{Llava, Precision};
 
-use crate::common::B;
+use crate::common::{AB, B};
 use crate::pipeline::run_config;
 use crate::run_guards::setup;
+use crate::trainer::tiny_llava;
 
 #[test]
 fn precision_parses_and_defaults_to_f32() {
@@ -60,11 +65,49 @@ fn ndarray_refuses_a_half_precision_base_before_writing_anything() {
         &[("[model]\n", "[model]\nprecision = \"bf16\"\n")],
     );
     let out = dir.join("run");
-    let options = RunOptions {
-        resume: false,
-        stop_after: None,
-    };
-    let err = run_config(&bf16, &out, &options).unwrap_err().to_string();
+    let err = run_config(&bf16, &out, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("precision bf16"), "{err}");
     assert!(!RunDir::new(&out).manifest().exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_frozen_cast_leaves_the_adapters_alone() {
+    // f64 stands in for a half precision: ndarray stores it, and the rule is the same.
+    struct Dtypes(Vec<String>, Vec<(String, DType)>);
+    impl ModuleVisitor<AB> for Dtypes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+            self.1.push((self.0.join("."), param.val().dtype()));
+        }
+    }
+    let model = tiny_llava();
+    let cast = cast_frozen(model.language_model, FloatDType::F64);
+    let mut dtypes = Dtypes(Vec::new(), Vec::new());
+    cast.visit(&mut dtypes);
+    let (adapters, frozen): (Vec<_>, Vec<_>) = dtypes
+        .1
+        .into_iter()
+        .partition(|(path, _)| path.contains(".lora."));
+    assert_eq!(
+        adapters.len(),
+        8,
+        "LoRA A and B on q_proj and v_proj of both layers"
+    );
+    assert!(
+        adapters.iter().all(|(_, d)| *d == DType::F32),
+        "{adapters:?}"
+    );
+    assert!(frozen.len() > 8);
+    assert!(frozen.iter().all(|(_, d)| *d == DType::F64), "{frozen:?}");
+    for path in ["model.embed_tokens.weight", "model.norm.weight"] {
+        assert!(frozen.iter().any(|(p, _)| p == path), "{path} missing");
+    }
 }

@@ -218,18 +218,26 @@ pub fn in_dtype<B: Backend, const D: usize>(
     }
 }
 
+/// `f` applied to `x` cast to `weight` (the dtype of a frozen weight that may be stored in
+/// another precision than the activations), the result cast back to `x`'s dtype; no cast
+/// when both agree.
+pub fn in_weight_dtype<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    weight: burn::tensor::DType,
+    f: impl FnOnce(Tensor<B, D>) -> Tensor<B, D>,
+) -> Tensor<B, D> {
+    let act = x.dtype();
+    in_dtype(f(in_dtype(x, weight)), act)
+}
+
 /// `linear` applied to `x` when its weight may be stored in another precision than the
-/// activations (a half-precision frozen base): `x` is cast to the weight's dtype, the product
-/// taken there, and the result cast back to `x`'s dtype. A no-op cast when both agree.
+/// activations (a half-precision frozen base): the product is taken in the weight's dtype
+/// ([`in_weight_dtype`]).
 ///
 /// # Shapes
 /// `x`: `[batch, len, in]` → `[batch, len, out]`.
 pub fn frozen_linear<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let (act, weight) = (x.dtype(), linear.weight.val().dtype());
-    if act == weight {
-        return linear.forward(x);
-    }
-    in_dtype(linear.forward(in_dtype(x, weight)), act)
+    in_weight_dtype(x, linear.weight.val().dtype(), |x| linear.forward(x))
 }
 
 struct Reseed {

@@ -11,7 +11,7 @@ pub mod sets;
 
 pub use error::AdapterError;
 pub use io::NamedTensors;
-pub use lora::{LoraAdapter, LoraConfig, LoraLinear, frozen_linear, in_dtype};
+pub use lora::{LoraAdapter, LoraConfig, LoraLinear, frozen_linear, in_dtype, in_weight_dtype};
 pub use naming::AdapterNaming;
 pub use peft_config::{PeftConfig, TargetModules};
 pub use sets::{ExpandInit, ParameterSets, SetSelector, SetWeights};

@@ -15,7 +15,6 @@ use burn::tensor::{DType, FloatDType};
 
 use super::error::ModelError;
 use super::llava::Llava;
-use crate::adapters::LoraLinear;
 
 /// Storage precision of the frozen base weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -79,24 +78,41 @@ impl fmt::Display for Precision {
     }
 }
 
-/// `module` with every float parameter cast to `dtype` (ids and trainability kept).
-pub fn cast_params<B: Backend, M: Module<B>>(module: M, dtype: FloatDType) -> M {
-    struct Cast(FloatDType);
-    impl<B: Backend> ModuleMapper<B> for Cast {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let dtype = self.0;
-            param.map(|t| {
-                let require_grad = t.is_require_grad();
-                t.cast(dtype).detach().set_require_grad(require_grad)
-            })
-        }
-    }
-    module.map(&mut Cast(dtype))
+/// Casts every float parameter to a dtype (ids and trainability kept), except those under a
+/// module named `lora` (the adapters, which stay f32).
+struct CastFrozen {
+    dtype: FloatDType,
+    path: Vec<String>,
 }
 
-fn cast_base<B: Backend>(mut linear: LoraLinear<B>, dtype: FloatDType) -> LoraLinear<B> {
-    linear.base = cast_params(linear.base, dtype);
-    linear
+impl<B: Backend> ModuleMapper<B> for CastFrozen {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if self.path.iter().any(|segment| segment == "lora") {
+            return param;
+        }
+        let dtype = self.dtype;
+        param.map(|t| {
+            let require_grad = t.is_require_grad();
+            t.cast(dtype).detach().set_require_grad(require_grad)
+        })
+    }
+}
+
+/// `module` with its frozen float parameters cast to `dtype`: every one but the LoRA
+/// adapters' (ids and trainability kept).
+pub fn cast_frozen<B: Backend, M: Module<B>>(module: M, dtype: FloatDType) -> M {
+    module.map(&mut CastFrozen {
+        dtype,
+        path: Vec::new(),
+    })
 }
 
 impl<B: Backend> Llava<B> {
@@ -119,25 +135,8 @@ impl<B: Backend> Llava<B> {
             });
         }
         let dtype = precision.dtype();
-        self.vision_tower = cast_params(self.vision_tower, dtype);
-        let lm = &mut self.language_model;
-        lm.model.embed_tokens = cast_params(lm.model.embed_tokens.clone(), dtype);
-        lm.model.norm = cast_params(lm.model.norm.clone(), dtype);
-        lm.lm_head = lm.lm_head.take().map(|head| cast_params(head, dtype));
-        for layer in &mut lm.model.layers {
-            layer.input_layernorm = cast_params(layer.input_layernorm.clone(), dtype);
-            layer.post_attention_layernorm =
-                cast_params(layer.post_attention_layernorm.clone(), dtype);
-            let attn = &mut layer.self_attn;
-            attn.q_proj = cast_base(attn.q_proj.clone(), dtype);
-            attn.k_proj = cast_base(attn.k_proj.clone(), dtype);
-            attn.v_proj = cast_base(attn.v_proj.clone(), dtype);
-            attn.o_proj = cast_base(attn.o_proj.clone(), dtype);
-            let mlp = &mut layer.mlp;
-            mlp.gate_proj = cast_base(mlp.gate_proj.clone(), dtype);
-            mlp.up_proj = cast_base(mlp.up_proj.clone(), dtype);
-            mlp.down_proj = cast_base(mlp.down_proj.clone(), dtype);
-        }
+        self.vision_tower = cast_frozen(self.vision_tower, dtype);
+        self.language_model = cast_frozen(self.language_model, dtype);
         Ok(self)
     }
 }

@@ -8,7 +8,7 @@ use super::attention::KvCache;
 use super::block::Block;
 use super::norm::{RmsNorm, RmsNormConfig};
 use super::rope::rope_tables;
-use crate::adapters::{frozen_linear, in_dtype};
+use crate::adapters::{frozen_linear, in_dtype, in_weight_dtype};
 use crate::model::config::LlamaConfig;
 use burn::tensor::DType;
 
@@ -125,10 +125,9 @@ impl<B: Backend> Llama<B> {
             Some(head) => frozen_linear(head, hidden),
             None => {
                 let weight = self.model.embed_tokens.weight.val();
-                let dtype = hidden.dtype();
-                let logits =
-                    in_dtype(hidden, weight.dtype()).matmul(weight.transpose().unsqueeze());
-                in_dtype(logits, dtype)
+                in_weight_dtype(hidden, weight.dtype(), |h| {
+                    h.matmul(weight.transpose().unsqueeze())
+                })
             }
         }
     }
