@@ -98,8 +98,7 @@ fn a_node_without_its_peer_stops_within_the_time_out_and_writes_no_task() {
         started + Duration::from_secs(60),
         "the lone node",
     );
-    let _ = processes.0[0].kill();
-    let _ = processes.0[0].wait();
+    drop(processes);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success());
     assert!(
@@ -139,8 +138,7 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
             log.unwrap_or_default()
         );
     }
-    let _ = processes.0[0].kill();
-    let _ = processes.0[0].wait();
+    drop(processes);
     for rank in 0..2 {
         let manifest = Manifest::read(&dir.join(format!("pair-node{rank}"))).unwrap();
         let rows: Vec<_> = manifest
@@ -186,8 +184,7 @@ fn two_processes_reproduce_one_device_and_a_lost_peer_stops_the_other() {
         "node 0",
     );
     let waited = killed.elapsed();
-    let _ = processes.0[0].kill();
-    let _ = processes.0[0].wait();
+    drop(processes);
     let log = std::fs::read_to_string(&log0).unwrap();
     assert!(!status.success());
     assert!(

@@ -10,33 +10,14 @@ use lcia::train::{TaskData, TrainConfig, TrainReport, train_replicas, train_task
 
 use crate::common::{AB, snapshot};
 use crate::pipeline::{run_config, temp_dir, three_tasks};
-use crate::trainer::tiny_llava;
+use crate::trainer::{image_samples, tiny_llava};
 
 /// Eight samples whose answers differ in length, so the replicas' shares hold different numbers
 /// of supervised tokens (a mean of per-replica means would differ from the global mean).
 fn uneven_samples(dir: &std::path::Path) -> Vec<TrainSample> {
-    let image = dir.join("grey.png");
-    image::RgbImage::from_pixel(32, 32, image::Rgb([90, 120, 150]))
-        .save(&image)
-        .unwrap();
-    (0..8)
-        .map(|i| {
-            let answer: Vec<i64> = (0..1 + 3 * (i % 4)).map(|t| 20 + ((i + t) % 40)).collect();
-            let mut ids = vec![1];
-            ids.extend(std::iter::repeat_n(999, 16));
-            ids.push(10 + i);
-            ids.extend(&answer);
-            ids.push(2);
-            let mut labels = vec![-100; 18];
-            labels.extend(&answer);
-            labels.push(2);
-            TrainSample {
-                ids,
-                labels,
-                image: Some(image.clone()),
-            }
-        })
-        .collect()
+    image_samples(dir, 8, |i| {
+        (0..1 + 3 * (i % 4)).map(|t| 20 + ((i + t) % 40)).collect()
+    })
 }
 
 fn max_relative(a: &[f64], b: &[f64]) -> f64 {

@@ -29,18 +29,28 @@ pub fn tiny_llava() -> Llava<AB> {
     model
 }
 
-fn samples(dir: &std::path::Path) -> Vec<TrainSample> {
+/// `n` samples of the tiny LLaVA with one grey image each: BOS, 16 image tokens, an
+/// instruction token `10 + i`, then `answer(i)` and EOS supervised.
+pub fn image_samples(
+    dir: &std::path::Path,
+    n: i64,
+    answer: impl Fn(i64) -> Vec<i64>,
+) -> Vec<TrainSample> {
     let image = dir.join("grey.png");
     image::RgbImage::from_pixel(32, 32, image::Rgb([90, 120, 150]))
         .save(&image)
         .unwrap();
-    (0..4)
+    (0..n)
         .map(|i| {
+            let answer = answer(i);
             let mut ids = vec![1];
             ids.extend(std::iter::repeat_n(999, 16));
-            ids.extend([10 + i, 20, 30 + i, 2]);
+            ids.push(10 + i);
+            ids.extend(&answer);
+            ids.push(2);
             let mut labels = vec![-100; 18];
-            labels.extend([20, 30 + i, 2]);
+            labels.extend(&answer);
+            labels.push(2);
             TrainSample {
                 ids,
                 labels,
@@ -48,6 +58,10 @@ fn samples(dir: &std::path::Path) -> Vec<TrainSample> {
             }
         })
         .collect()
+}
+
+fn samples(dir: &std::path::Path) -> Vec<TrainSample> {
+    image_samples(dir, 4, |i| vec![20, 30 + i])
 }
 
 fn part(snap: &std::collections::BTreeMap<String, Vec<f64>>, prefix: &str, lora: bool) -> Vec<f64> {

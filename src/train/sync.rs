@@ -24,9 +24,6 @@ pub trait GradientSync<B: AutodiffBackend>: Send {
     /// The element-wise sum of `values` over all replicas (called by every replica, in the same
     /// order, with tensors of the same shape).
     fn sum(&self, values: Tensor<B::InnerBackend, 1>) -> crate::Result<Tensor<B::InnerBackend, 1>>;
-
-    /// Replicas taking part.
-    fn replicas(&self) -> usize;
 }
 
 /// One replica of a run on burn's collective operations (`burn::collective`): the devices of
@@ -110,10 +107,6 @@ impl<B: AutodiffBackend> GradientSync<B> for CollectivePeer {
         })?;
         let summed = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(summed));
         Ok(summed.slice(0..length))
-    }
-
-    fn replicas(&self) -> usize {
-        self.replicas
     }
 }
 
