@@ -23,6 +23,7 @@ mod peft_files;
 mod pipeline;
 mod pipeline_errors;
 mod precision;
+mod retention;
 mod routing;
 mod run_guards;
 mod run_options;

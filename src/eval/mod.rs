@@ -7,6 +7,7 @@ pub mod matrix;
 pub mod plot;
 pub mod report;
 pub mod rescore;
+pub mod retention;
 pub mod scorers;
 pub mod task_score;
 pub mod vqa_normalize;

@@ -1,0 +1,166 @@
+//! The knowledge-retention scorers against lmms-eval 0.7.3's own task code, on the parquet
+//! files and answers `assets/golden/make_retention_golden.py` builds: every prompt, every
+//! per-item parse and score and every aggregate metric must be equal.
+
+use std::path::{Path, PathBuf};
+
+use lcia::eval::retention::mmmu::{Candidate, parse_open_response};
+use lcia::eval::retention::{Benchmark, Row};
+use serde_json::Value;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/golden/retention")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(golden_dir().join("expected.json")).expect("golden file");
+    serde_json::from_str(&text).expect("golden JSON")
+}
+
+fn answers(entry: &Value) -> Vec<String> {
+    entry["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| a.as_str().expect("text").to_string())
+        .collect()
+}
+
+fn check(benchmark: Benchmark) {
+    let golden = expected();
+    let entry = &golden[benchmark.name()];
+    let rows = benchmark
+        .load(&golden_dir())
+        .expect("the golden parquet file reads");
+    let answers = answers(entry);
+    assert!(rows.len() >= 15, "{benchmark}: only {} cases", rows.len());
+    for (i, (row, prompt)) in rows
+        .iter()
+        .zip(entry["prompts"].as_array().unwrap())
+        .enumerate()
+    {
+        let question = benchmark.question(row).expect("question");
+        assert_eq!(
+            question.text,
+            prompt.as_str().unwrap(),
+            "{benchmark} row {i}: prompt"
+        );
+        if let Some(images) = entry.get("images") {
+            let want = images[i]
+                .as_str()
+                .map(|c| row.image(c).unwrap().unwrap().to_vec());
+            assert_eq!(question.image, want, "{benchmark} row {i}: image");
+        }
+    }
+    let score = benchmark.score(&rows, &answers).expect("scores");
+    let metrics = entry["metrics"].as_object().unwrap();
+    assert_eq!(
+        score.metrics.len(),
+        metrics.len(),
+        "{benchmark}: metrics {:?} vs {:?}",
+        score.metrics,
+        metrics.keys().collect::<Vec<_>>()
+    );
+    for (name, value) in &score.metrics {
+        let want = metrics
+            .get(name)
+            .unwrap_or_else(|| panic!("{benchmark}: lmms-eval has no metric '{name}'"));
+        assert_eq!(*value, want.as_f64().unwrap(), "{benchmark}: metric {name}");
+    }
+    let items = entry["items"].as_array().unwrap();
+    assert_eq!(score.items.len(), items.len(), "{benchmark}: items");
+    for ((got, want), row) in score.items.iter().zip(items).zip(&rows) {
+        assert_eq!(got.id, want["id"].as_str().unwrap(), "{benchmark}: item id");
+        assert_eq!(
+            got.score,
+            want["score"].as_f64().unwrap(),
+            "{benchmark} {}: score",
+            got.id
+        );
+        match &want["parsed"] {
+            Value::String(parsed) => {
+                assert_eq!(&got.parsed, parsed, "{benchmark} {}: parsed", got.id)
+            }
+            Value::Array(candidates) => open_candidates(row, &answers, candidates),
+            other => panic!("unexpected parsed value {other}"),
+        }
+    }
+}
+
+/// An MMMU open answer's candidates, as a set, against the official parser's.
+fn open_candidates(row: &Row, answers: &[String], want: &[Value]) {
+    let got = parse_open_response(&answers[row.row]);
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "row {}: {got:?} vs {want:?}",
+        row.row
+    );
+    for w in want {
+        let found = match (w.get("text"), w.get("number")) {
+            (Some(t), _) => got.contains(&Candidate::Text(t.as_str().unwrap().to_string())),
+            (_, Some(n)) => {
+                let n: f64 = n.as_str().unwrap().parse().unwrap();
+                got.iter()
+                    .any(|c| matches!(c, Candidate::Number(x) if *x == n))
+            }
+            _ => false,
+        };
+        assert!(found, "row {}: {w} not among {got:?}", row.row);
+    }
+}
+
+#[test]
+fn pope_scores_as_lmms_eval() {
+    check(Benchmark::Pope);
+}
+
+#[test]
+fn mme_scores_as_lmms_eval() {
+    check(Benchmark::Mme);
+}
+
+#[test]
+fn hallusionbench_scores_as_lmms_eval() {
+    check(Benchmark::Hallusionbench);
+}
+
+#[test]
+fn seedbench2plus_scores_as_lmms_eval() {
+    check(Benchmark::Seedbench2plus);
+}
+
+#[test]
+fn scienceqa_scores_as_lmms_eval() {
+    check(Benchmark::Scienceqa);
+}
+
+#[test]
+fn mmbench_scores_as_lmms_eval() {
+    check(Benchmark::Mmbench);
+}
+
+#[test]
+fn mmmu_scores_as_lmms_eval() {
+    check(Benchmark::Mmmu);
+}
+
+#[test]
+fn a_schema_error_names_the_file_column_and_row() {
+    let dir = std::env::temp_dir().join(format!("lcia-retention-schema-{}", std::process::id()));
+    let pope = dir.join("pope");
+    std::fs::create_dir_all(&pope).unwrap();
+    // ScienceQA's file where POPE's should be: it has no 'question_id'
+    std::fs::copy(
+        golden_dir().join("scienceqa/test-00000-of-00001.parquet"),
+        pope.join("test.parquet"),
+    )
+    .unwrap();
+    let error = Benchmark::Pope.load(&dir).unwrap_err().to_string();
+    assert!(
+        error.contains("test.parquet") && error.contains("column 'question_id'"),
+        "{error}"
+    );
+    assert!(error.contains("missing"), "{error}");
+    std::fs::remove_dir_all(&dir).ok();
+}
