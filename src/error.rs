@@ -26,6 +26,9 @@ pub enum Error {
     /// Instruction grouping or routing failed.
     #[error(transparent)]
     Routing(#[from] crate::routing::RoutingError),
+    /// A knowledge-retention benchmark file.
+    #[error(transparent)]
+    Retention(#[from] crate::eval::retention::TableError),
     /// A run configuration is invalid (the file, and what is wrong).
     #[error("{path}: {message}")]
     Config {

@@ -164,3 +164,103 @@ fn a_schema_error_names_the_file_column_and_row() {
     assert!(error.contains("missing"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The suite on every stage of a three-task run (the tiny LLaVA, ndarray), on the demo's
+/// synthetic POPE- and MME-style files: stages, routing, the files, the report section, and
+/// reuse of finished stages.
+#[test]
+fn a_run_is_evaluated_at_every_stage_and_finished_stages_are_reused() {
+    use lcia::continual::RunOptions;
+    use lcia::continual::retention::RetentionOptions;
+    use lcia::continual::retention_run::retention_of_run;
+    use lcia::experiments::demo::retention::write_retention_set;
+
+    use crate::common::B;
+    use crate::pipeline::{run_config, temp_dir, three_tasks};
+
+    let dir = temp_dir("retention-run");
+    let config = three_tasks(&dir);
+    let run = dir.join("run");
+    run_config(&config, &run, &RunOptions::default()).unwrap();
+    let data = dir.join("retention-data");
+    write_retention_set(&data, 4, 24, 3).unwrap();
+    let options = RetentionOptions {
+        data: data.clone(),
+        benchmarks: Vec::new(),
+        max_questions: None,
+        max_new_tokens: Some(4),
+    };
+    let device = Default::default();
+    let report = retention_of_run::<B>(&run, &options, &device).unwrap();
+    let stages: Vec<&str> = report.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["base", "01-colour", "02-bright", "03-option"]);
+    assert_eq!(report.benchmarks, [Benchmark::Pope, Benchmark::Mme]);
+    for stage in &report.stages {
+        let questions: Vec<usize> = stage.benchmarks.iter().map(|b| b.questions).collect();
+        assert_eq!(questions, [8, 16], "{}", stage.stage);
+        for b in &stage.benchmarks {
+            assert!(
+                (0.0..=100.0).contains(&b.headline),
+                "{}: {b:?}",
+                stage.stage
+            );
+        }
+    }
+    // the suite's questions carry the colour/bright instruction: routed to their group (0),
+    // never to the option task's group (1), even after the option task
+    let out = run.join("retention");
+    let last: Value = read(&out.join("03-option/pope.json"));
+    let groups: Vec<u64> = last["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["group"].as_u64().unwrap())
+        .collect();
+    assert_eq!(groups, vec![0; 8]);
+    // the stored answers are the scored ones
+    let rows = Benchmark::Pope.load(&data).unwrap();
+    let answers: Vec<String> = last["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["answer"].as_str().unwrap().to_string())
+        .collect();
+    let rescored = Benchmark::Pope.score(&rows, &answers).unwrap();
+    let stored = &report.stages[3].benchmarks[0];
+    assert_eq!(rescored.headline, stored.headline);
+    assert_eq!(rescored.metrics, stored.metrics);
+    // files and the run report's section
+    let csv = std::fs::read_to_string(out.join("retention.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("stage,pope,mme,combined\nbase,"), "{csv}");
+    assert!(out.join("retention.png").is_file());
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("## General knowledge") && md.contains("| 03-option |"),
+        "{md}"
+    );
+    assert!(
+        md.find("## General knowledge") < md.find("## Plots"),
+        "{md}"
+    );
+    // a finished stage is reused, not answered again
+    std::fs::remove_file(out.join("01-colour/mme.json")).unwrap();
+    let again = retention_of_run::<B>(&run, &options, &device).unwrap();
+    assert_eq!(again, report);
+    assert!(!out.join("01-colour/mme.json").exists());
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert_eq!(md.matches("## General knowledge").count(), 1);
+    // other options: that stage is answered again
+    let fewer = RetentionOptions {
+        max_questions: Some(6),
+        ..options
+    };
+    let third = retention_of_run::<B>(&run, &fewer, &device).unwrap();
+    assert_eq!(third.stages[1].benchmarks[1].questions, 6);
+    assert!(out.join("01-colour/mme.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

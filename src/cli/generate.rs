@@ -63,12 +63,17 @@ pub struct GenerateArgs {
 impl GenerateArgs {
     /// The template named on the command line, if any.
     fn template(&self) -> Option<Template> {
-        self.template.map(|name| match name {
+        self.template.map(|name| name.template(self.system.clone()))
+    }
+}
+
+impl TemplateName {
+    /// The template, with `system` as the ChatML system message.
+    pub fn template(self, system: Option<String>) -> Template {
+        match self {
             TemplateName::VicunaV1 => Template::VicunaV1,
-            TemplateName::ChatMl => Template::ChatMl {
-                system: self.system.clone(),
-            },
-        })
+            TemplateName::ChatMl => Template::ChatMl { system },
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! that the command runs on (through [`lcia_backends::dispatch`] when it computes).
 
 mod check;
+mod eval;
 mod export;
 mod generate;
 mod inspect;
@@ -57,7 +58,7 @@ pub enum Command {
     Study(study::StudyArgs),
     /// Evaluate one checkpoint (a parameter-set directory) on tasks of a run.toml; writes
     /// predictions JSONL (CoIN answer-file fields) and accuracy.json.
-    Eval(run::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Score an existing answer file (the JSON lines of the official LLaVA/CoIN evaluation
     /// scripts: question_id, text) against a task's test file with lcia's scorers, without a
     /// model; prints the accuracy and writes per-item results.

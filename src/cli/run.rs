@@ -1,13 +1,10 @@
-//! `lcia run`, `lcia eval`, `lcia demo` and `lcia easy-vqa`: the continual sequence, one
-//! checkpoint on chosen tasks, and the two studies.
+//! `lcia run`, `lcia demo` and `lcia easy-vqa`: the continual sequence and the two studies.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
-use lcia::adapters::io::check_finite_parameter_set;
-use lcia::continual::checkpoint_eval::evaluate_checkpoint;
 use lcia::continual::config::RunConfig;
 use lcia::continual::{RunDir, RunOptions, run_on};
 use lcia::eval::report::{matrix_markdown, metrics_markdown};
@@ -105,65 +102,6 @@ impl BackendTask for RunArgs {
             run.report().display(),
             plots.display()
         ));
-        Ok(report)
-    }
-}
-
-/// `lcia eval`.
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    /// The run configuration naming the base model, tokenizer and tasks.
-    #[arg(long)]
-    pub config: PathBuf,
-    /// The checkpoint directory (a run's checkpoint or a PEFT adapter, either LLaVA naming).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Tasks to evaluate (default: all tasks of the configuration).
-    #[arg(long, value_delimiter = ',')]
-    pub tasks: Vec<String>,
-    /// Output directory (default: <checkpoint>-eval beside the checkpoint).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Evaluate a checkpoint even when its weights hold NaN or infinite values.
-    #[arg(long)]
-    pub allow_non_finite: bool,
-}
-
-impl BackendTask for EvalArgs {
-    type Output = anyhow::Result<String>;
-
-    fn run<AB: AutodiffBackend>(self, device: AB::Device) -> anyhow::Result<String> {
-        let out = self.out.unwrap_or_else(|| {
-            let mut name = self
-                .checkpoint
-                .file_name()
-                .unwrap_or_default()
-                .to_os_string();
-            name.push("-eval");
-            self.checkpoint.with_file_name(name)
-        });
-        if !self.allow_non_finite {
-            check_finite_parameter_set(&self.checkpoint)
-                .context("refused (pass --allow-non-finite to evaluate it anyway)")?;
-        }
-        let config = RunConfig::from_file(&self.config)?;
-        let results = evaluate_checkpoint::<AB::InnerBackend>(
-            &self.config,
-            &config,
-            &self.checkpoint,
-            &self.tasks,
-            &out,
-            &device,
-        )
-        .with_context(|| format!("evaluating {}", self.checkpoint.display()))?;
-        let mut report = format!(
-            "| task | accuracy (%, {:?} scorers) |\n|---|---:|\n",
-            config.eval.mode
-        );
-        for r in &results {
-            report.push_str(&format!("| {} | {:.2} |\n", r.task, r.accuracy));
-        }
-        report.push_str(&format!("predictions: {}\n", out.display()));
         Ok(report)
     }
 }

@@ -8,6 +8,8 @@ pub mod manifest;
 pub mod memory;
 pub mod preflight;
 mod resume;
+pub mod retention;
+pub mod retention_run;
 pub mod run_dir;
 pub mod run_report;
 pub mod runner;

@@ -132,6 +132,9 @@ pub fn write_run_reports(
             "## Balanced-EMA regime\n\nκ ≫ 1: the EMA catches up with the weights (falls back or snaps); κ ≪ 1: it stays near the task's start. EMA moved = the share of the task's parameter movement the EMA took up.\n\n{regime}\n"
         );
     }
+    if let Some(section) = super::retention_run::report_section(out)? {
+        md.push_str(&section);
+    }
     md.push_str("## Plots\n\n![accuracy](plots/accuracy_matrix.png)\n![loss](plots/loss.png)\n![alpha](plots/alpha.png)\n");
     let file = run.report();
     crate::io::write_atomic(&file, md.as_bytes()).map_err(|e| crate::Error::io(&file, e))?;

@@ -325,7 +325,7 @@ fn write_training_logs(
     Ok(())
 }
 
-fn routes_for(
+pub(crate) fn routes_for(
     config: &RunConfig,
     codebook: &InstructionCodebook,
     similarity: &dyn InstructionSimilarity,

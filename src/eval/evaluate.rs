@@ -194,17 +194,15 @@ fn fit_prompts(
     Ok(prompts)
 }
 
-/// Answers every record of a task with the model of its routed group (`model_for(group)`
-/// builds it once per group), scores the answers and returns the predictions in file order.
-/// `routes` holds one audit record per test record, in the same order.
-pub fn evaluate_task<B: Backend>(
+/// Answers every record of a task with the model of its group (`groups[i]` for record `i`;
+/// `model_for(group)` builds each group's model once), in record order.
+pub fn answer_task<B: Backend>(
     spec: &TaskSpec,
     records: &[TestRecord],
-    routes: &[AuditRecord],
+    groups: &[usize],
     ctx: &EvalContext,
-    model_id: &str,
     mut model_for: impl FnMut(usize) -> crate::Result<Llava<B>>,
-) -> crate::Result<TaskEval> {
+) -> crate::Result<Vec<String>> {
     if records.is_empty() {
         return Err(crate::Error::run(
             &spec.test_file,
@@ -216,17 +214,15 @@ pub fn evaluate_task<B: Backend>(
         true => ImagePreprocess::llava(ctx.image_size),
         false => ImagePreprocess::no_pad(ctx.image_size),
     };
-    let mut groups: Vec<usize> = routes.iter().map(|r| r.group).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    let mut distinct = groups.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
     let mut answers = vec![String::new(); records.len()];
     let bar = crate::progress::bar(records.len() as u64, ctx.progress);
     bar.set_prefix(format!("eval {}", spec.name));
-    for group in groups {
+    for group in distinct {
         let model = model_for(group)?;
-        let members: Vec<usize> = (0..records.len())
-            .filter(|&i| routes[i].group == group)
-            .collect();
+        let members: Vec<usize> = (0..records.len()).filter(|&i| groups[i] == group).collect();
         let batch: Vec<&EvalPrompt> = members.iter().map(|&i| &prompts[i]).collect();
         let got = answer_prompts(&model, &batch, &images, spec.max_new_tokens, ctx, &bar)?;
         for (i, answer) in members.into_iter().zip(got) {
@@ -234,6 +230,22 @@ pub fn evaluate_task<B: Backend>(
         }
     }
     bar.finish_and_clear();
+    Ok(answers)
+}
+
+/// Answers every record of a task with the model of its routed group (`model_for(group)`
+/// builds it once per group), scores the answers and returns the predictions in file order.
+/// `routes` holds one audit record per test record, in the same order.
+pub fn evaluate_task<B: Backend>(
+    spec: &TaskSpec,
+    records: &[TestRecord],
+    routes: &[AuditRecord],
+    ctx: &EvalContext,
+    model_id: &str,
+    model_for: impl FnMut(usize) -> crate::Result<Llava<B>>,
+) -> crate::Result<TaskEval> {
+    let groups: Vec<usize> = routes.iter().map(|r| r.group).collect();
+    let answers = answer_task(spec, records, &groups, ctx, model_for)?;
     let mut predictions = Vec::with_capacity(records.len());
     for ((record, route), text) in records.iter().zip(routes).zip(answers) {
         let score = score_instance(spec.scorer, ctx.mode, &text, record)

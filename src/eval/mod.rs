@@ -13,7 +13,8 @@ pub mod task_score;
 pub mod vqa_normalize;
 
 pub use evaluate::{
-    EvalContext, LongPrompts, Prediction, TaskEval, TaskSpec, evaluate_task, write_predictions,
+    EvalContext, LongPrompts, Prediction, TaskEval, TaskSpec, answer_task, evaluate_task,
+    write_predictions,
 };
 pub use matrix::{AccuracyMatrix, ContinualMetrics};
 pub use scorers::ScorerMode;

@@ -267,3 +267,60 @@ fn strings(array: &ArrayRef, i: usize) -> Result<Vec<String>, String> {
         })
         .collect()
 }
+
+/// A column to write.
+#[derive(Debug, Clone)]
+pub enum Column {
+    /// Text, nullable.
+    Text(Vec<Option<String>>),
+    /// 64-bit integers.
+    Int(Vec<i64>),
+    /// Encoded images, nullable, stored as Hugging Face `datasets` does (`{bytes, path}`).
+    Image(Vec<Option<Vec<u8>>>),
+}
+
+/// Writes `columns` (all of one length) as a parquet file at `path`, atomically, in the
+/// layout of the benchmarks' public releases.
+pub fn write_table(path: &Path, columns: Vec<(&str, Column)>) -> Result<(), TableError> {
+    use std::sync::Arc;
+
+    use arrow_array::{BinaryArray, Int64Array, StringArray, StructArray};
+    use arrow_schema::{Field, Fields, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    let fail = |message: String| TableError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let image_fields = Fields::from(vec![
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("path", DataType::Utf8, true),
+    ]);
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (name, column) in columns {
+        let (kind, array): (DataType, ArrayRef) = match column {
+            Column::Text(v) => (DataType::Utf8, Arc::new(StringArray::from(v))),
+            Column::Int(v) => (DataType::Int64, Arc::new(Int64Array::from(v))),
+            Column::Image(v) => {
+                let nulls = v.iter().map(Option::is_some).collect::<Vec<bool>>();
+                let bytes: BinaryArray = v.iter().map(|b| b.as_deref()).collect();
+                let paths = StringArray::from(vec![None::<String>; v.len()]);
+                let parts: Vec<ArrayRef> = vec![Arc::new(bytes), Arc::new(paths)];
+                let image = StructArray::try_new(image_fields.clone(), parts, Some(nulls.into()))
+                    .map_err(|e| fail(format!("column '{name}': {e}")))?;
+                (DataType::Struct(image_fields.clone()), Arc::new(image))
+            }
+        };
+        fields.push(Field::new(name, kind, true));
+        arrays.push(array);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut buffer = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut buffer, batch.schema(), None).map_err(|e| fail(e.to_string()))?;
+    writer.write(&batch).map_err(|e| fail(e.to_string()))?;
+    writer.close().map_err(|e| fail(e.to_string()))?;
+    crate::io::write_atomic(path, &buffer).map_err(|e| fail(e.to_string()))
+}

@@ -3,6 +3,7 @@
 //! one table.
 
 pub mod data;
+pub mod retention;
 
 use std::path::Path;
 use std::time::Instant;
@@ -89,6 +90,9 @@ pub fn base_config(base: &Path, bench: &SyntheticBenchmark, settings: &DemoSetti
     config
 }
 
+/// The folder of the demo's output holding its synthetic retention set (`pope/`, `mme/`).
+pub const RETENTION_DATA: &str = "retention-data";
+
 /// The methods `lcia demo` compares unless `--methods` says otherwise.
 pub const DEFAULT_METHODS: &str = "lora,ema,lcia,multitask";
 
@@ -144,6 +148,12 @@ pub fn run_demo<B: AutodiffBackend>(
         bench.tasks.len(),
         bench.root.display()
     );
+    // held-out scenes for `lcia eval --suite retention` (README): POPE- and MME-style files
+    let retention = out.join(RETENTION_DATA);
+    if !retention.join("mme").is_dir() {
+        let data = &settings.data;
+        retention::write_retention_set(&retention, 12, data.image_size, data.seed + 1)?;
+    }
     let base = out.join("base");
     stage1::<B>(&base, &bench, settings, device)?;
     let config = base_config(&base, &bench, settings);
