@@ -28,7 +28,7 @@ pub enum Error {
     Routing(#[from] crate::routing::RoutingError),
     /// A knowledge-retention benchmark file.
     #[error(transparent)]
-    Retention(#[from] crate::eval::retention::TableError),
+    Retention(#[from] crate::data::parquet::TableError),
     /// A run configuration is invalid (the file, and what is wrong).
     #[error("{path}: {message}")]
     Config {

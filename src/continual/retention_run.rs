@@ -14,7 +14,7 @@ use super::retention::{
     LoadedBenchmark, ModelCache, RetentionOptions, StageScores, evaluate_stage, load_suite,
 };
 use super::run_dir::RunDir;
-use super::runner::routes_for;
+use super::setup::routes_for;
 use super::setup::{image_tokens, tokenizer};
 use crate::data::{Template, TextTokenizer};
 use crate::eval::retention::Benchmark;
@@ -128,6 +128,14 @@ pub fn retention_of_run<B: Backend>(
     device: &B::Device,
 ) -> crate::Result<RetentionReport> {
     let run = RunDir::new(run_dir);
+    if !run.manifest().is_file() {
+        return Err(crate::Error::run(
+            run_dir,
+            "not a run directory (no manifest.json): pass the --out of an `lcia run`",
+        ));
+    }
+    // no `lcia run` may write the directory meanwhile (and no second evaluation)
+    let _lock = run.lock()?;
     let config: RunConfig = read_json(&run.config())?;
     let manifest = Manifest::read(run_dir)?;
     let out = run_dir.join("retention");

@@ -14,17 +14,16 @@ use super::manifest::{
     BaseModel, CheckpointInfo, Manifest, TaskRecord, sha256_bytes, sha256_file, write_json,
 };
 use super::run_dir::{RunDir, RunOptions, group_name};
-use super::setup::{build_model, image_tokens, load_samples, lora_config, replay_samples};
+use super::setup::{
+    build_model, image_tokens, load_samples, lora_config, replay_samples, routes_for,
+};
 use crate::adapters::PeftConfig;
 use crate::baselines::{Baseline, BaselineRun};
-use crate::data::{ImagePreprocess, TestRecord, load_test_records};
+use crate::data::{ImagePreprocess, load_test_records};
 use crate::eval::{AccuracyMatrix, EvalContext, evaluate_task, write_predictions};
 use crate::model::hf::read_llava_config;
 use crate::routing::codebook::unique_instructions;
-use crate::routing::{
-    AuditRecord, Decision, InstructionCodebook, InstructionSimilarity, Router, Split, TaskKind,
-    write_audit,
-};
+use crate::routing::{Decision, InstructionSimilarity, Split, TaskKind, write_audit};
 use crate::train::{
     NodePlacement, TrainConfig, TrainReport, describe_layout, train_task_parallel, train_task_with,
 };
@@ -323,34 +322,6 @@ fn write_training_logs(
             .map_err(|e| crate::Error::io(&trace, e))?;
     }
     Ok(())
-}
-
-pub(crate) fn routes_for(
-    config: &RunConfig,
-    codebook: &InstructionCodebook,
-    similarity: &dyn InstructionSimilarity,
-    task: &str,
-    records: &[TestRecord],
-) -> crate::Result<Vec<AuditRecord>> {
-    if config.method.grouping {
-        let instances: Vec<(&str, &str)> = records
-            .iter()
-            .map(|r| (r.question_id.as_str(), r.text.as_str()))
-            .collect();
-        let router = Router::new(codebook, similarity, config.method.tau);
-        return Ok(router.route_dataset(task, &instances, config.method.routing)?);
-    }
-    Ok(records
-        .iter()
-        .map(|r| AuditRecord {
-            id: r.question_id.clone(),
-            task: task.to_string(),
-            instruction: String::new(),
-            group: 0,
-            similarity: 1.0,
-            fallback: false,
-        })
-        .collect())
 }
 
 /// Evaluates every task seen so far with its routed groups, writing predictions and routes

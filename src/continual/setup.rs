@@ -13,10 +13,11 @@ use crate::baselines::Baseline;
 use crate::baselines::olora::widened;
 use crate::baselines::replay::{buffer_seed, reservoir};
 use crate::data::sample::{ImageTokens, TrainSample, train_sample};
-use crate::data::{TextTokenizer, TrainRecord, load_train_records};
+use crate::data::{TestRecord, TextTokenizer, TrainRecord, load_train_records};
 use crate::model::hf::load_llava;
 use crate::model::llava::{is_parameter_set_path, is_projector_path};
 use crate::model::{Llava, LlavaConfig, Trainable};
+use crate::routing::{AuditRecord, InstructionCodebook, InstructionSimilarity, Router};
 
 /// Image-token id and count per image of a LLaVA config.
 pub fn image_tokens(config: &LlavaConfig) -> ImageTokens {
@@ -142,4 +143,34 @@ pub fn set_selector(config: &RunConfig) -> SetSelector {
         Some(Baseline::EProj(_)) => is_projector_path,
         _ => is_parameter_set_path,
     }
+}
+
+/// The group that answers each test record of `task`: routed by its instruction through
+/// `codebook` when the method groups instructions, else the single set (0).
+pub fn routes_for(
+    config: &RunConfig,
+    codebook: &InstructionCodebook,
+    similarity: &dyn InstructionSimilarity,
+    task: &str,
+    records: &[TestRecord],
+) -> crate::Result<Vec<AuditRecord>> {
+    if config.method.grouping {
+        let instances: Vec<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.question_id.as_str(), r.text.as_str()))
+            .collect();
+        let router = Router::new(codebook, similarity, config.method.tau);
+        return Ok(router.route_dataset(task, &instances, config.method.routing)?);
+    }
+    Ok(records
+        .iter()
+        .map(|r| AuditRecord {
+            id: r.question_id.clone(),
+            task: task.to_string(),
+            instruction: String::new(),
+            group: 0,
+            similarity: 1.0,
+            fallback: false,
+        })
+        .collect())
 }

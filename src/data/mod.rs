@@ -4,6 +4,7 @@ pub mod batcher;
 pub mod chat;
 mod error;
 pub mod image;
+pub mod parquet;
 pub mod record;
 pub mod resample;
 pub mod sample;

@@ -9,6 +9,7 @@ pub mod easy_vqa;
 pub mod methods;
 pub mod parallel;
 pub mod recipe;
+pub mod retention_set;
 pub mod seeds;
 pub mod step_bench;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::mcq::{can_infer_option, can_infer_text, extract_mcq_answer};
 use super::pytext::{capitalize, len, prefix, strip};
-use super::table::{Row, TableError};
 use super::{Item, Metrics, Question};
+use crate::data::parquet::{Row, TableError};
 
 /// The instruction after a multiple-choice question.
 const LETTER: &str = "Answer with the option's letter from the given choices directly.";

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use fancy_regex::Regex;
 
 use super::pytext::{float, len, parse_python_list, rfind, round, split_words, strip};
-use super::table::{Row, TableError};
 use super::{Item, Metrics, Question};
+use crate::data::parquet::{Row, TableError};
 
 /// MMMU's columns: required, then optional.
 pub const MMMU_COLUMNS: (&[&str], &[&str]) = (

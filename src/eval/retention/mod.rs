@@ -19,7 +19,6 @@ pub mod choice;
 pub mod mcq;
 pub mod mmmu;
 pub mod pytext;
-pub mod table;
 pub mod yesno;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +26,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use table::{Row, TableError, Value};
+pub use crate::data::parquet::{Row, TableError, Value};
 
 /// lmms-eval's default instruction after a short-answer question.
 pub const SHORT_ANSWER: &str = "\nAnswer the question using a single word or phrase.";
@@ -204,7 +203,7 @@ impl Benchmark {
         let (required, optional) = self.columns();
         let mut rows = Vec::new();
         for file in self.files(data)? {
-            rows.extend(table::read_rows(&file, required, optional)?);
+            rows.extend(crate::data::parquet::read_rows(&file, required, optional)?);
         }
         Ok(rows)
     }

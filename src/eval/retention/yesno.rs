@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::pytext::{len, prefix, strip};
-use super::table::{Row, TableError};
 use super::{Item, Metrics, Question, SHORT_ANSWER};
+use crate::data::parquet::{Row, TableError};
 
 /// POPE's columns: required, then optional.
 pub const POPE_COLUMNS: (&[&str], &[&str]) = (

@@ -232,3 +232,29 @@ pub fn prepare(
 pub fn data_dir(cache: &Path) -> PathBuf {
     cache.join("easy_vqa/data")
 }
+
+/// Writes the easy-VQA retention set into `out` (`pope/`, `mme/`): POPE-style shape and
+/// MME-style colour questions on the last `images` test images of easy-VQA's `data` folder
+/// (never trained on; the tasks' test records draw from the same split).
+pub fn write_retention_data(data: &Path, out: &Path, images: usize) -> crate::Result<()> {
+    use crate::experiments::retention_set::{LabelledImage, Vocabulary, write_yes_no_set};
+
+    let labels = image_labels(&data.join("test").join("questions.json"))?;
+    let mut labelled = Vec::with_capacity(images);
+    for (&image, &(colour, shape)) in labels.iter().rev().take(images) {
+        let path = data.join("test/images").join(format!("{image}.png"));
+        let png = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
+        labelled.push(LabelledImage {
+            png,
+            shape,
+            colour,
+            position: None,
+        });
+    }
+    let words = Vocabulary {
+        shapes: &SHAPES,
+        colours: &COLOURS,
+        positions: &[],
+    };
+    write_yes_no_set(out, &labelled, words, 2026)
+}

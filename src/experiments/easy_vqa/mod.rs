@@ -273,6 +273,11 @@ pub fn prepare_base<B: AutodiffBackend>(
     let lm = import_lm(cache)?;
     let data = data_dir(cache);
     let bench = prepare(&data, &out.join("data"), &settings.data)?;
+    // held-out questions for `lcia eval --suite retention` (README)
+    let retention = out.join(crate::experiments::demo::RETENTION_DATA);
+    if !retention.join("mme").is_dir() {
+        data::write_retention_data(&data, &retention, 40)?;
+    }
     stage0::<B>(&lm, &data, &out.join("stage0"), &settings.stage0, device)?;
     stage1::<B>(
         &out.join("stage0"),

@@ -1,6 +1,6 @@
-//! Reading a benchmark's parquet release (the Hugging Face `datasets` layout: one row per
-//! question, images embedded as `{bytes, path}` structs) into rows of typed values; every
-//! schema error names the file, the column and the row.
+//! Parquet files in the Hugging Face `datasets` layout (one row per question, images embedded
+//! as `{bytes, path}` structs), as the public benchmark releases ship them: reading rows of
+//! typed values (every schema error names the file, the column and the row) and writing them.
 
 use std::collections::BTreeMap;
 use std::fs::File;
