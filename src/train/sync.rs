@@ -41,6 +41,10 @@ pub struct CollectivePeer {
     pub abort: Arc<AtomicBool>,
 }
 
+/// What a failed collective call leaves behind.
+const NOTHING_WRITTEN: &str = "nothing of the unfinished task was written, the last finished \
+     task's checkpoint stays valid (--resume continues from it)";
+
 impl CollectivePeer {
     /// Tells the other replicas of this process that this one stopped.
     pub fn stop_others(&self) {
@@ -67,7 +71,14 @@ impl CollectivePeer {
         let started = Instant::now();
         loop {
             match receive.recv_timeout(Duration::from_millis(50)) {
-                Ok(result) => return result.map_err(|error| failed(format!("{error:?}"))),
+                Ok(result) => {
+                    return result.map_err(|error| {
+                        failed(format!(
+                            "{error:?} (the collective stopped: a peer process closed its \
+                             connection or failed); {NOTHING_WRITTEN}"
+                        ))
+                    });
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(failed("the collective call ended without a result".into()));
                 }
@@ -79,8 +90,7 @@ impl CollectivePeer {
             if let Some(timeout) = self.timeout.filter(|t| started.elapsed() > *t) {
                 return Err(failed(format!(
                     "no answer from the other replicas within {} s (a peer process stopped or \
-                     cannot be reached); nothing of the unfinished task was written, the last \
-                     finished task's checkpoint stays valid (--resume continues from it)",
+                     cannot be reached); {NOTHING_WRITTEN}",
                     timeout.as_secs_f64()
                 )));
             }
