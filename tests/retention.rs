@@ -13,8 +13,7 @@ fn golden_dir() -> PathBuf {
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(golden_dir().join("expected.json")).expect("golden file");
-    serde_json::from_str(&text).expect("golden JSON")
+    lcia::io::read_json(&golden_dir().join("expected.json")).expect("golden JSON")
 }
 
 fn answers(entry: &Value) -> Vec<String> {
@@ -209,7 +208,7 @@ fn a_run_is_evaluated_at_every_stage_and_finished_stages_are_reused() {
     // the suite's questions carry the colour/bright instruction: routed to their group (0),
     // never to the option task's group (1), even after the option task
     let out = run.join("retention");
-    let last: Value = read(&out.join("03-option/pope.json"));
+    let last: Value = lcia::io::read_json(&out.join("03-option/pope.json")).unwrap();
     let groups: Vec<u64> = last["answers"]
         .as_array()
         .unwrap()
@@ -259,8 +258,4 @@ fn a_run_is_evaluated_at_every_stage_and_finished_stages_are_reused() {
     assert_eq!(third.stages[1].benchmarks[1].questions, 6);
     assert!(out.join("01-colour/mme.json").is_file());
     std::fs::remove_dir_all(&dir).ok();
-}
-
-fn read(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::manifest::sha256_bytes;
 use crate::data::TestRecord;
 use crate::eval::retention::{Benchmark, BenchmarkScore, Item, Row};
 use crate::eval::{EvalContext, ScorerKind, TaskSpec, answer_task};
@@ -124,9 +124,7 @@ fn write_image(dir: &Path, bytes: &[u8], row: &Row) -> crate::Result<String> {
     let format = image::guess_format(bytes)
         .map_err(|e| row.error("image", format!("not an image lcia reads: {e}")))?;
     let extension = format.extensions_str().first().copied().unwrap_or("img");
-    let hash = Sha256::digest(bytes);
-    let name: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("{name}.{extension}");
+    let name = format!("{}.{extension}", &sha256_bytes(bytes)[..24]);
     let path = dir.join(&name);
     if !path.is_file() {
         crate::io::write_atomic(&path, bytes).map_err(|e| crate::Error::io(&path, e))?;

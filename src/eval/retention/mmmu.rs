@@ -89,8 +89,9 @@ pub fn mmmu_question(row: &Row) -> Result<Question, TableError> {
         }
         false => format!("{question}\n\nAnswer the question using a single word or phrase."),
     };
-    let image = Regex::new(r"<image (\d+)>")
-        .expect("valid")
+    static IMAGE_TOKEN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"<image (\d+)>").expect("valid pattern"));
+    let image = IMAGE_TOKEN
         .captures_iter(&format!("{question}\n{}", row.str("options")?))
         .filter_map(|c| c.ok().map(|c| format!("image_{}", &c[1])))
         .min();

@@ -64,12 +64,8 @@ pub fn float(s: &str) -> Option<f64> {
     if plain.len() - body.len() > 1 {
         return None;
     }
-    let word = body.to_ascii_lowercase();
-    if matches!(word.as_str(), "inf" | "infinity" | "nan") {
-        return plain.parse().ok();
-    }
-    // Rust accepts what Python does for decimal literals, but also "infinity"-like words
-    // handled above; anything with letters other than an exponent is refused by both
+    // with the underscores gone, Rust's parser accepts what Python's does: decimal literals
+    // with an exponent, and inf / infinity / nan in any case
     plain.parse().ok()
 }
 
