@@ -152,9 +152,10 @@ impl<B: Backend> EwcState<B> {
         for (path, a) in &self.anchor {
             named.insert(format!("anchor.{path}"), a.clone());
         }
+        let parts = f32_parts(self.squares);
         named
             .tensors
-            .insert(CONSTANT.into(), (vec![1], vec![self.squares as f32]));
+            .insert(CONSTANT.into(), (vec![parts.len()], parts.to_vec()));
         Ok(named.write(file)?)
     }
 
@@ -166,7 +167,8 @@ impl<B: Backend> EwcState<B> {
             let n: usize = shape.iter().product();
             let tensor = || Tensor::from_data(TensorData::new(values.clone(), [n]), device);
             if name == CONSTANT {
-                state.squares = f64::from(values.first().copied().unwrap_or(0.0));
+                // f32 parts summing to the f64 (one part in files written before)
+                state.squares = values.iter().map(|&v| f64::from(v)).sum();
             } else if let Some(path) = name.strip_prefix("fisher.") {
                 state.fisher.insert(path.to_string(), tensor());
             } else if let Some(path) = name.strip_prefix("anchor.") {
@@ -187,6 +189,17 @@ impl<B: Backend> EwcState<B> {
         state.constant = state.squares - state.fitted();
         Ok(state)
     }
+}
+
+/// Three f32 values whose f64 sum is exactly `x` (for any finite `x` within f32's exponent
+/// range whose lowest bits do not fall below f32's): the state files hold f32 tensors only, and
+/// a resumed run must continue from the very same constant.
+fn f32_parts(x: f64) -> [f32; 3] {
+    let hi = x as f32;
+    let rest = x - f64::from(hi);
+    let mid = rest as f32;
+    let lo = (rest - f64::from(mid)) as f32;
+    [hi, mid, lo]
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -248,5 +261,36 @@ impl<B: AutodiffBackend> LossTerm<B> for EwcTerm<B> {
             return Ok(None);
         }
         Ok(Some(self.state.penalty(model).mul_scalar(self.lambda)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn the_constant_survives_a_save_and_load_bit_for_bit() {
+        for x in [
+            0.0,
+            1.0 / 3.0,
+            12_345.678_901_234_567,
+            -2.0e-7 / 3.0,
+            7.0e20 / 9.0,
+        ] {
+            let sum: f64 = f32_parts(x).iter().map(|&v| f64::from(v)).sum();
+            assert_eq!(sum.to_bits(), x.to_bits(), "{x}");
+        }
+        let state = EwcState::<NdArray> {
+            squares: 1.0 / 3.0,
+            ..Default::default()
+        };
+        let dir = std::env::temp_dir().join(format!("lcia-ewc-parts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("state.safetensors");
+        state.save(&file).unwrap();
+        let loaded = EwcState::<NdArray>::load(&file, &Default::default()).unwrap();
+        assert_eq!(loaded.squares.to_bits(), state.squares.to_bits());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
