@@ -9,8 +9,8 @@
 //! The default is one thread, chosen by measurement (docs/performance.md): on two cores a
 //! second product thread makes the demo model's training step slower and its decoding much
 //! slower (the products are small, the pool's hand-offs are not), and makes the 68.6 M-parameter
-//! model's step 17 % (AMD EPYC) to 25 % (Intel Xeon) faster. Larger models and machines with more cores may gain more: `lcia
-//! --threads N` or `MATMUL_NUM_THREADS=N`.
+//! model's step 17 % (AMD EPYC) to 25 % (Intel Xeon) faster. Larger models and machines with
+//! more cores may gain more: `lcia --threads N` or `MATMUL_NUM_THREADS=N`.
 
 /// The environment variable `matrixmultiply` reads once, at its first product.
 pub const MATMUL_THREADS_VAR: &str = "MATMUL_NUM_THREADS";

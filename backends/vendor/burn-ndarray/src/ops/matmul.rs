@@ -66,10 +66,14 @@ pub(crate) fn matmul<E: NdArrayElement>(
     out.into_shared()
 }
 
+/// Whether `E` is `T`.
+fn same<E: 'static, T: 'static>() -> bool {
+    core::any::TypeId::of::<E>() == core::any::TypeId::of::<T>()
+}
+
 /// Whether `E` is one of the element types matrixmultiply multiplies directly.
 fn is_float<E: 'static>() -> bool {
-    core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>()
-        || core::any::TypeId::of::<E>() == core::any::TypeId::of::<f64>()
+    same::<E, f32>() || same::<E, f64>()
 }
 
 /// The matrix of flattened batch index `batch` (row-major over the leading dimensions) of `array`,
@@ -143,10 +147,9 @@ unsafe fn product<E: NdArrayElement>(
     }
     let (rsa, csa) = (lhs.strides()[0], lhs.strides()[1]);
     let (rsb, csb) = (rhs.strides()[0], rhs.strides()[1]);
-    let float32 = core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>();
-    let float64 = core::any::TypeId::of::<E>() == core::any::TypeId::of::<f64>();
+    let (float32, float64) = (same::<E, f32>(), same::<E, f64>());
     unsafe {
-        if (float32 || float64) && k == 0 {
+        if is_float::<E>() && k == 0 {
             for i in 0..m * n {
                 c.add(i).write(0.0.elem());
             }

@@ -481,13 +481,13 @@ where
 
     fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.exp_elem()).into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| a.exp_elem())
         })
     }
 
     fn float_log(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.log_elem()).into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| a.log_elem())
         })
     }
 
@@ -520,22 +520,19 @@ where
 
     fn float_log1p(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.log1p_elem()).into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| a.log1p_elem())
         })
     }
 
     fn float_powf_scalar_impl(tensor: FloatTensor<Self>, value: Scalar) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| a.powf_elem(value.elem()))
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| a.powf_elem(value.elem()))
         })
     }
 
     fn float_sqrt(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.sqrt_elem()).into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| a.sqrt_elem())
         })
     }
 
@@ -547,109 +544,73 @@ where
 
     fn float_cos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).cos().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).cos().elem())
         })
     }
 
     fn float_cosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).cosh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).cosh().elem())
         })
     }
 
     fn float_sin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).sin().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).sin().elem())
         })
     }
 
     fn float_sinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).sinh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).sinh().elem())
         })
     }
 
     fn float_tan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).tan().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).tan().elem())
         })
     }
 
     fn float_tanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).tanh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).tanh().elem())
         })
     }
 
     fn float_acos(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).acos().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).acos().elem())
         })
     }
 
     fn float_acosh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).acosh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).acosh().elem())
         })
     }
 
     fn float_asin(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).asin().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).asin().elem())
         })
     }
 
     fn float_asinh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).asinh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).asinh().elem())
         })
     }
 
     fn float_atan(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).atan().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).atan().elem())
         })
     }
 
     fn float_atanh(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).atanh().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).atanh().elem())
         })
     }
 
@@ -663,44 +624,32 @@ where
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
             crate::ops::base::map_unary(
                 array,
-                |a: FloatElem| round_ties_even_wrapper(a.to_f64()).elem())
-                .into_shared()
+                |a: FloatElem| round_ties_even_wrapper(a.to_f64()).elem(),
+            )
         })
     }
 
     fn float_floor(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).floor().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).floor().elem())
         })
     }
 
     fn float_ceil(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).ceil().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).ceil().elem())
         })
     }
 
     fn float_trunc(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| (a.to_f64()).trunc().elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| (a.to_f64()).trunc().elem())
         })
     }
 
     fn float_erf(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(
-                array,
-                |a: FloatElem| erf(a.to_f64()).elem())
-                .into_shared()
+            crate::ops::base::map_unary(array, |a: FloatElem| erf(a.to_f64()).elem())
         })
     }
 
