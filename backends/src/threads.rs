@@ -1,29 +1,35 @@
-//! How many CPU threads the ndarray backend's matrix products use.
+//! How many CPU threads the ndarray backend uses.
 //!
-//! burn-ndarray multiplies through `matrixmultiply`, built here with its `threading` feature:
-//! it splits each product's output blocks over a pool sized once per process from
-//! `MATMUL_NUM_THREADS` (1 to 4). Each output element is still summed by one thread in the same
-//! order, so results are bit-identical for every thread count (tested). The element-wise ops
-//! stay on the calling thread.
+//! The patched burn-ndarray (`backends/vendor/PATCHED.md`) splits large matrix products (by
+//! rows, columns or batch entries) and large element-wise operations (by ranges of elements)
+//! over its own threads, sized once per process from `MATMUL_NUM_THREADS` (1 to 4). Every part
+//! computes whole output elements with the same operations in the same order as one thread, so
+//! results are bit-identical for every thread count (tested). The calling thread works on one
+//! part and hands the others to helper threads that spin briefly between operations: a
+//! training step runs thousands of operations of tens of microseconds, too short for a thread
+//! wake-up each.
 //!
-//! The default is one thread, chosen by measurement (docs/performance.md): on two cores a
-//! second product thread makes the demo model's training step slower and its decoding much
-//! slower (the products are small, the pool's hand-offs are not), and makes the 68.6 M-parameter
-//! model's step 17 % (AMD EPYC) to 25 % (Intel Xeon) faster. Larger models and machines with
-//! more cores may gain more: `lcia --threads N` or `MATMUL_NUM_THREADS=N`.
+//! The default is every core the process may use, at most 4, chosen by measurement
+//! (docs/performance.md): on two cores the second thread makes the demo model's training step
+//! about a third faster and its decoding no slower.
 
-/// The environment variable `matrixmultiply` reads once, at its first product.
+/// The environment variable the backend reads once, at its first large operation.
 pub const MATMUL_THREADS_VAR: &str = "MATMUL_NUM_THREADS";
 
-/// The most threads `matrixmultiply` uses for one product.
+/// The most threads the backend uses for one operation.
 pub const MAX_MATMUL_THREADS: usize = 4;
 
-/// Product threads when nothing says otherwise (see the module documentation).
-pub const DEFAULT_CPU_THREADS: usize = 1;
+/// Threads when nothing says otherwise: the available parallelism, at most
+/// [`MAX_MATMUL_THREADS`] (see the module documentation).
+pub fn default_cpu_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_MATMUL_THREADS)
+}
 
-/// Sets the matrix-product thread count (clamped to 1..=[`MAX_MATMUL_THREADS`]) for this
-/// process and returns it. Call it before the first tensor operation (the pool is sized at the
-/// first product) and before other threads start, e.g. first thing in `main`.
+/// Sets the backend's thread count (clamped to 1..=[`MAX_MATMUL_THREADS`]) for this process
+/// and returns it. Call it before the first tensor operation (the threads are started at the
+/// first large one) and before other threads start, e.g. first thing in `main`.
 pub fn set_cpu_threads(threads: usize) -> usize {
     let threads = threads.clamp(1, MAX_MATMUL_THREADS);
     // SAFETY: called at start-up, before any other thread of this process reads or writes the
@@ -33,11 +39,11 @@ pub fn set_cpu_threads(threads: usize) -> usize {
 }
 
 /// The thread count for this process: [`MATMUL_THREADS_VAR`] when it is set (clamped), else
-/// [`DEFAULT_CPU_THREADS`]. (`lcia` and the benchmarks set the variable from it; a library user
-/// who sets nothing gets `matrixmultiply`'s own default, the physical core count.)
+/// [`default_cpu_threads`]. (`lcia` and the benchmarks set the variable from it; a library user
+/// who sets nothing gets the backend's own default, the same.)
 pub fn cpu_threads() -> usize {
     std::env::var(MATMUL_THREADS_VAR)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .map_or(DEFAULT_CPU_THREADS, |n| n.clamp(1, MAX_MATMUL_THREADS))
+        .map_or_else(default_cpu_threads, |n| n.clamp(1, MAX_MATMUL_THREADS))
 }

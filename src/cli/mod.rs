@@ -28,9 +28,9 @@ pub struct Cli {
     /// backends need a build with --features wgpu or cuda; `lcia devices` lists them).
     #[arg(long, global = true, default_value = "ndarray")]
     pub device: DeviceSpec,
-    /// CPU threads for the ndarray backend's matrix products, 1 to 4 (default:
-    /// MATMUL_NUM_THREADS, else 1, the fastest for the demo-sized models on two cores; see
-    /// docs/performance.md). Results are bit-identical for every count.
+    /// CPU threads for the ndarray backend's matrix products and large element-wise
+    /// operations, 1 to 4 (default: MATMUL_NUM_THREADS, else every core the process may use,
+    /// at most 4; see docs/performance.md). Results are bit-identical for every count.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=4))]
     pub threads: Option<u64>,
     /// What to do.

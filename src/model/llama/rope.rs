@@ -38,10 +38,20 @@ pub fn apply_rope<B: Backend>(
     let [_, _, _, d] = x.dims();
     let x1 = x.clone().slice(s![.., .., .., 0..d / 2]);
     let x2 = x.clone().slice(s![.., .., .., d / 2..d]);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    // rotate_half(x) · sin = [x2, x1] · [−sin₁, sin₂]: the sign moves to the (small, constant)
+    // table, the same products bit for bit, without a negated copy of x2 and its backward
+    let swapped = Tensor::cat(vec![x2, x1], 3);
+    let [len, _] = sin.dims();
+    let sin = Tensor::cat(
+        vec![
+            sin.clone().slice(s![0..len, 0..d / 2]).neg(),
+            sin.clone().slice(s![0..len, d / 2..d]),
+        ],
+        1,
+    );
     let cos = cos.clone().cast(x.dtype()).unsqueeze::<4>();
-    let sin = sin.clone().cast(x.dtype()).unsqueeze::<4>();
-    x * cos + rotated * sin
+    let sin = sin.cast(x.dtype()).unsqueeze::<4>();
+    x * cos + swapped * sin
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod backend;
 mod element;
 mod ops;
 mod parallel;
+mod pool;
 mod rand;
 mod sharing;
 mod storage;

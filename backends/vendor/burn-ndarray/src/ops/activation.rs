@@ -31,10 +31,14 @@ where
         execute_with_float_dtype!((output, grad), FloatElem, |output: SharedArray<FloatElem>,
                                                               grad: SharedArray<FloatElem>| {
             let one: FloatElem = 1.0.elem();
-            ndarray::Zip::from(&output)
-                .and(&grad)
-                .map_collect(|&s, &g| (s * (-s + one)) * g)
-                .into_shared()
+            let f = move |s: FloatElem, g: FloatElem| (s * (-s + one)) * g;
+            match crate::ops::par_binary::par_binary(output, grad, f) {
+                Ok(out) => out,
+                Err((output, grad)) => ndarray::Zip::from(&output)
+                    .and(&grad)
+                    .map_collect(|&s, &g| f(s, g))
+                    .into_shared(),
+            }
         })
     }
 }

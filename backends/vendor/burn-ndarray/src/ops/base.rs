@@ -46,10 +46,33 @@ use ndarray::Dim;
 use ndarray::IxDyn;
 use ndarray::SliceInfoElem;
 
+/// Elements per part below which an element-wise map stays on one thread.
+const PAR_MAP_MIN: usize = 1 << 14;
+
 /// lcia patch: maps an array element by element, in place when it is the only owner of its
 /// buffer, else into a new array in one pass (`mapv_into` first copied a shared array, then
 /// mapped the copy).
-pub(crate) fn map_unary<E: Clone, F: FnMut(E) -> E>(array: SharedArray<E>, f: F) -> SharedArray<E> {
+/// Large row-major arrays are mapped in parts on the backend's threads (`crate::pool`), each
+/// element by the same `f`.
+pub(crate) fn map_unary<E, F>(mut array: SharedArray<E>, f: F) -> SharedArray<E>
+where
+    E: Copy + Send + Sync,
+    F: Fn(E) -> E + Sync,
+{
+    let parts = crate::pool::parts(array.len(), PAR_MAP_MIN);
+    if parts > 1 && array.is_standard_layout() {
+        if array.is_unique() {
+            let slice = array.as_slice_mut().expect("a unique row-major array is a slice");
+            crate::pool::map_in_place(slice, parts, &f);
+            return array;
+        }
+        let shape = array.raw_dim();
+        let src = array.as_slice().expect("a row-major array is a slice");
+        let out = crate::pool::map_to_vec(src, parts, &f);
+        return ndarray::Array::from_shape_vec(shape, out)
+            .expect("same shape")
+            .into_shared();
+    }
     if array.is_unique() {
         array.mapv_into(f)
     } else {
@@ -387,14 +410,25 @@ where
         arrays: &[ndarray::ArrayView<E, IxDyn>],
         dim: usize,
     ) -> SharedArray<E> {
-        let array = ndarray::concatenate(Axis(dim), arrays)
-            .unwrap()
-            .into_shared();
-
-        // Transform column-major layout into row-major (standard) layout. (fix #1053)
-        // Get shape first (via reference), then pass ownership to avoid clone
-        let shape = array.shape().into_shape();
-        Self::reshape(array, shape)
+        // lcia patch: each input is copied once into its place in a row-major output
+        // (`ndarray::concatenate` chose the output's memory order from the inputs, and a
+        // column-major result was then copied a second time into row-major order).
+        let mut shape = arrays[0].shape().to_vec();
+        shape[dim] = arrays.iter().map(|a| a.shape()[dim]).sum();
+        for a in arrays {
+            let mut expected = shape.clone();
+            expected[dim] = a.shape()[dim];
+            assert_eq!(a.shape(), expected.as_slice(), "concatenated shapes differ");
+        }
+        let mut out = ndarray::Array::uninit(IxDyn(&shape));
+        let mut start = 0;
+        for a in arrays {
+            let len = a.shape()[dim];
+            a.assign_to(out.slice_axis_mut(Axis(dim), ndarray::Slice::from(start..start + len)));
+            start += len;
+        }
+        // SAFETY: the inputs fill the output's axis `dim` from 0 to its length.
+        unsafe { out.assume_init() }.into_shared()
     }
 
     pub fn cat(tensors: Vec<SharedArray<E>>, dim: usize) -> SharedArray<E> {
@@ -755,6 +789,11 @@ where
     E: Copy + NdArrayElement,
 {
     pub fn add(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
+        // lcia patch: large outputs are computed in parts on the backend's threads.
+        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a + b) {
+            Ok(out) => return out,
+            Err(operands) => operands,
+        };
         let (lhs, rhs) = dispatch_binary_simd!(
             E, VecAdd, lhs, rhs, u8, i8, u16, i16, u32, i32, f32, u64, i64, f64
         );
@@ -781,11 +820,17 @@ where
             f64
         );
 
-        let array = lhs + rhs;
-        array.into_shared()
+        // lcia patch: one pass into a new array when `lhs` is shared (ndarray's operator copied
+        // it first), in parts on the backend's threads when large.
+        map_unary(lhs, |x| x + rhs)
     }
 
     pub fn sub(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
+        // lcia patch: large outputs are computed in parts on the backend's threads.
+        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a - b) {
+            Ok(out) => return out,
+            Err(operands) => operands,
+        };
         let (lhs, rhs) = dispatch_binary_simd!(
             E, VecSub, lhs, rhs, u8, i8, u16, i16, u32, i32, f32, u64, i64, f64
         );
@@ -817,11 +862,17 @@ where
             f64
         );
 
-        let array = lhs - rhs;
-        array.into_shared()
+        // lcia patch: one pass into a new array when `lhs` is shared (ndarray's operator copied
+        // it first), in parts on the backend's threads when large.
+        map_unary(lhs, |x| x - rhs)
     }
 
     pub fn mul(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
+        // lcia patch: large outputs are computed in parts on the backend's threads.
+        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a * b) {
+            Ok(out) => return out,
+            Err(operands) => operands,
+        };
         let (lhs, rhs) =
             dispatch_binary_simd!(noq, E, VecMul, lhs, rhs, u16, i16, u32, i32, f32, f64);
 
@@ -849,11 +900,17 @@ where
             f64
         );
 
-        let array = lhs * rhs;
-        array.into_shared()
+        // lcia patch: one pass into a new array when `lhs` is shared (ndarray's operator copied
+        // it first), in parts on the backend's threads when large.
+        map_unary(lhs, |x| x * rhs)
     }
 
     pub fn div(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
+        // lcia patch: large outputs are computed in parts on the backend's threads.
+        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a / b) {
+            Ok(out) => return out,
+            Err(operands) => operands,
+        };
         let (lhs, rhs) = dispatch_binary_simd!(noq, E, VecDiv, lhs, rhs, f32, f64);
 
         // lcia patch: a shared left operand is not copied before being overwritten; the
@@ -868,8 +925,9 @@ where
     pub fn div_scalar(lhs: SharedArray<E>, rhs: E) -> SharedArray<E> {
         let lhs = dispatch_binary_scalar_simd!(noq, E, VecDiv, lhs, rhs.elem(), f32, f64);
 
-        let array = lhs / rhs;
-        array.into_shared()
+        // lcia patch: one pass into a new array when `lhs` is shared (ndarray's operator copied
+        // it first), in parts on the backend's threads when large.
+        map_unary(lhs, |x| x / rhs)
     }
 
     pub fn remainder(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {

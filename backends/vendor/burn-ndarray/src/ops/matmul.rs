@@ -1,4 +1,8 @@
-use crate::{NdArrayElement, ShapeOps, SharedArray, ops::NdArrayOps};
+use crate::{
+    NdArrayElement, ShapeOps, SharedArray,
+    ops::NdArrayOps,
+    pool::{self, SendPtr},
+};
 
 use alloc::{vec, vec::Vec};
 use burn_backend::ElementConversion;
@@ -46,15 +50,36 @@ pub(crate) fn matmul<E: NdArrayElement>(
     // SAFETY (both calls): `out` holds room for num_out_batches · m · n elements, each product
     // writes its own m × n (or batch · m × n) block of it.
     if let Some(rows) = stacked {
-        unsafe { product(&rows, &matrix(&rhs_view, 0), out.as_mut_ptr()) };
+        unsafe { par_product(&rows, &matrix(&rhs_view, 0), out.as_mut_ptr()) };
     } else {
-        for out_batch in 0..num_out_batches {
+        // lcia patch: a batch of products large enough for the backend's threads is split
+        // between them, a whole product each (below that, each product may still be split).
+        let work = num_out_batches * m * k * n;
+        let parts = pool::parts(work, PAR_PRODUCT_MIN).min(num_out_batches);
+        let parts = if work / num_out_batches.max(1) >= 2 * PAR_PRODUCT_MIN { 1 } else { parts };
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let batch = |out_batch: usize, split: bool| {
             let out_index = strides_out.unflatten(out_batch);
             let l_batch = strides_lhs.flatten(&out_index);
             let r_batch = strides_rhs.flatten(&out_index);
             let lhs_mat = matrix(&lhs_view, l_batch);
             let rhs_mat = matrix(&rhs_view, r_batch);
-            unsafe { product(&lhs_mat, &rhs_mat, out.as_mut_ptr().add(out_batch * out_mat_size)) };
+            let c = out_ptr;
+            let c = unsafe { c.0.add(out_batch * out_mat_size) };
+            if split {
+                unsafe { par_product(&lhs_mat, &rhs_mat, c) };
+            } else {
+                unsafe { product(&lhs_mat, &rhs_mat, c, n) };
+            }
+        };
+        if parts > 1 {
+            pool::run(parts, |part| {
+                for out_batch in pool::range(num_out_batches, parts, part, 1) {
+                    batch(out_batch, false);
+                }
+            });
+        } else {
+            (0..num_out_batches).for_each(|b| batch(b, true));
         }
     }
     if float {
@@ -129,16 +154,56 @@ fn stacked_rows<'a, E>(
     }
 }
 
-/// `lhs · rhs` into the row-major `m × n` block at `c`. For f32/f64 the block may be
+/// Multiply-adds per part below which a product stays on one thread.
+const PAR_PRODUCT_MIN: usize = 1 << 18;
+
+/// `lhs · rhs` into the row-major `m × n` block at `c`, its rows (or, for few rows, its
+/// columns) split between the backend's threads when the product is large. matrixmultiply sums
+/// each output element over `k` in the same order wherever the element sits, so the parts give
+/// the bits of one whole product.
+///
+/// # Safety
+/// As [`product`].
+unsafe fn par_product<E: NdArrayElement>(
+    lhs: &ndarray::ArrayView2<'_, E>,
+    rhs: &ndarray::ArrayView2<'_, E>,
+    c: *mut E,
+) {
+    let (m, k) = lhs.dim();
+    let n = rhs.ncols();
+    let parts = pool::parts(m * k * n, PAR_PRODUCT_MIN);
+    let c = SendPtr(c);
+    // Rows in multiples of 8 (matrixmultiply's row panel) when there are enough of them.
+    if parts > 1 && m >= 16 * parts {
+        pool::run(parts, |part| {
+            let rows = pool::range(m, parts, part, 8);
+            let c = c;
+            let sub = lhs.slice(ndarray::s![rows.clone(), ..]);
+            unsafe { product(&sub, rhs, c.0.add(rows.start * n), n) };
+        });
+    } else if parts > 1 && n >= 16 * parts {
+        pool::run(parts, |part| {
+            let cols = pool::range(n, parts, part, 8);
+            let c = c;
+            let sub = rhs.slice(ndarray::s![.., cols.clone()]);
+            unsafe { product(lhs, &sub, c.0.add(cols.start), n) };
+        });
+    } else {
+        unsafe { product(lhs, rhs, c.0, n) };
+    }
+}
+
+/// `lhs · rhs` into the `m × n` block at `c` whose rows are `ldc` elements apart. For f32/f64 the block may be
 /// uninitialised (matrixmultiply with beta = 0 writes every element without reading any; an
 /// empty `k` is written as zeros); other types must arrive zeroed.
 ///
 /// # Safety
-/// `c` must be valid for writes of `lhs.nrows() · rhs.ncols()` elements.
+/// `c` must be valid for writes of the `lhs.nrows() × rhs.ncols()` block with row stride `ldc`.
 unsafe fn product<E: NdArrayElement>(
     lhs: &ndarray::ArrayView2<'_, E>,
     rhs: &ndarray::ArrayView2<'_, E>,
     c: *mut E,
+    ldc: usize,
 ) {
     let (m, k) = lhs.dim();
     let n = rhs.ncols();
@@ -150,8 +215,10 @@ unsafe fn product<E: NdArrayElement>(
     let (float32, float64) = (same::<E, f32>(), same::<E, f64>());
     unsafe {
         if is_float::<E>() && k == 0 {
-            for i in 0..m * n {
-                c.add(i).write(0.0.elem());
+            for i in 0..m {
+                for j in 0..n {
+                    c.add(i * ldc + j).write(0.0.elem());
+                }
             }
         } else if float32 {
             matrixmultiply::sgemm(
@@ -167,7 +234,7 @@ unsafe fn product<E: NdArrayElement>(
                 csb,
                 0.0,
                 c as *mut f32,
-                n as isize,
+                ldc as isize,
                 1,
             );
         } else if float64 {
@@ -184,11 +251,11 @@ unsafe fn product<E: NdArrayElement>(
                 csb,
                 0.0,
                 c as *mut f64,
-                n as isize,
+                ldc as isize,
                 1,
             );
         } else {
-            let mut out = ndarray::ArrayViewMut2::from_shape_ptr((m, n), c);
+            let mut out = ndarray::ArrayViewMut2::from_shape_ptr((m, n).strides((ldc, 1)), c);
             ndarray::linalg::general_mat_mul(1.0.elem(), lhs, rhs, 0.0.elem(), &mut out);
         }
     }

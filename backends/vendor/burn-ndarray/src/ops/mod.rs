@@ -1,5 +1,6 @@
 mod activation;
 mod base;
+pub(crate) mod par_binary;
 mod bool_tensor;
 mod int_tensor;
 mod module;

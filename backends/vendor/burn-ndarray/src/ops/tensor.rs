@@ -470,6 +470,20 @@ where
         unimplemented!("float_argtopk not implemented for ndarray")
     }
 
+    // lcia patch: the maximum along `dim` in one pass (the default found the index of the
+    // first largest element, then gathered it: the same element, so the same value).
+    fn float_max_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
+            let mut shape = array.shape().to_vec();
+            shape[dim] = 1;
+            let max = array.map_axis(ndarray::Axis(dim), |lane| {
+                lane.iter()
+                    .fold(lane[0], |acc, &e| if e > acc { e } else { acc })
+            });
+            max.into_shape_with_order(shape).unwrap().into_shared()
+        })
+    }
+
     fn float_argmin(tensor: FloatTensor<Self>, dim: usize, out_dtype: IntDType) -> NdArrayTensor {
         // Use view() for zero-copy on borrowed storage
         execute_with_int_out_dtype!(out_dtype, I, {
