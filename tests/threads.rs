@@ -1,7 +1,7 @@
-//! Matrix-product threads do not change results: the same training steps of the demo model
-//! (products large enough to be split) run in child processes of this test binary with
-//! MATMUL_NUM_THREADS = 1, 2 and 4 (the pool is sized once per process) give bit-identical
-//! weights.
+//! The CPU backend's threads do not change results: the same training steps of the demo model
+//! (products, element-wise operations and copies large enough to be split) run in child
+//! processes of this test binary with MATMUL_NUM_THREADS = 1, 2 and 4 (the threads are started
+//! once per process) give bit-identical weights.
 
 use std::path::Path;
 use std::process::Command;

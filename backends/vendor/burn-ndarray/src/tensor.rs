@@ -542,7 +542,11 @@ macro_rules! reshape {
         let array = if $array.is_standard_layout() {
             $array
         } else {
-            $array.as_standard_layout().into_owned().into_shared()
+            let view = $array.view().into_dyn();
+            match $crate::ops::par::standard_copy(&view) {
+                Some(copy) => copy.into_shared(),
+                None => view.as_standard_layout().into_owned().into_shared(),
+            }
         };
         let array = match array.into_shape_with_order(dim) {
             Ok(val) => val,

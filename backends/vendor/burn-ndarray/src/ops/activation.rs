@@ -32,7 +32,7 @@ where
                                                               grad: SharedArray<FloatElem>| {
             let one: FloatElem = 1.0.elem();
             let f = move |s: FloatElem, g: FloatElem| (s * (-s + one)) * g;
-            match crate::ops::par_binary::par_binary(output, grad, f) {
+            match crate::ops::par::par_binary(output, grad, f) {
                 Ok(out) => out,
                 Err((output, grad)) => ndarray::Zip::from(&output)
                     .and(&grad)

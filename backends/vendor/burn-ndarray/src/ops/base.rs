@@ -420,6 +420,9 @@ where
             expected[dim] = a.shape()[dim];
             assert_eq!(a.shape(), expected.as_slice(), "concatenated shapes differ");
         }
+        if let Some(out) = super::par::concatenate(arrays, &shape) {
+            return out.into_shared();
+        }
         let mut out = ndarray::Array::uninit(IxDyn(&shape));
         let mut start = 0;
         for a in arrays {
@@ -790,7 +793,7 @@ where
 {
     pub fn add(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
         // lcia patch: large outputs are computed in parts on the backend's threads.
-        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a + b) {
+        let (lhs, rhs) = match super::par::par_binary(lhs, rhs, |a, b| a + b) {
             Ok(out) => return out,
             Err(operands) => operands,
         };
@@ -827,7 +830,7 @@ where
 
     pub fn sub(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
         // lcia patch: large outputs are computed in parts on the backend's threads.
-        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a - b) {
+        let (lhs, rhs) = match super::par::par_binary(lhs, rhs, |a, b| a - b) {
             Ok(out) => return out,
             Err(operands) => operands,
         };
@@ -869,7 +872,7 @@ where
 
     pub fn mul(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
         // lcia patch: large outputs are computed in parts on the backend's threads.
-        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a * b) {
+        let (lhs, rhs) = match super::par::par_binary(lhs, rhs, |a, b| a * b) {
             Ok(out) => return out,
             Err(operands) => operands,
         };
@@ -907,7 +910,7 @@ where
 
     pub fn div(lhs: SharedArray<E>, rhs: SharedArray<E>) -> SharedArray<E> {
         // lcia patch: large outputs are computed in parts on the backend's threads.
-        let (lhs, rhs) = match super::par_binary::par_binary(lhs, rhs, |a, b| a / b) {
+        let (lhs, rhs) = match super::par::par_binary(lhs, rhs, |a, b| a / b) {
             Ok(out) => return out,
             Err(operands) => operands,
         };

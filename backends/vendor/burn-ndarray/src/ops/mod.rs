@@ -1,6 +1,6 @@
 mod activation;
 mod base;
-pub(crate) mod par_binary;
+pub(crate) mod par;
 mod bool_tensor;
 mod int_tensor;
 mod module;

@@ -48,6 +48,19 @@ fn round_ties_even_wrapper(x: f64) -> f64 {
     }
 }
 
+/// lcia patch: an f32 or f64 tensor of `shape` holding `value` everywhere (`None` for other
+/// types). Zeros are allocated zeroed (the allocator's fresh pages need no pass).
+fn filled(shape: &Shape, value: f32, dtype: FloatDType) -> Option<NdArrayTensor> {
+    let dim = ndarray::IxDyn(shape.as_slice());
+    match dtype {
+        FloatDType::F32 if value == 0.0 => Some(ndarray::ArrayD::<f32>::zeros(dim).into_shared().into()),
+        FloatDType::F32 => Some(ndarray::ArrayD::from_elem(dim, value).into_shared().into()),
+        FloatDType::F64 if value == 0.0 => Some(ndarray::ArrayD::<f64>::zeros(dim).into_shared().into()),
+        FloatDType::F64 => Some(ndarray::ArrayD::from_elem(dim, value as f64).into_shared().into()),
+        _ => None,
+    }
+}
+
 impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> FloatTensorOps<Self>
     for NdArray<E, I, Q>
 where
@@ -56,6 +69,21 @@ where
 {
     fn float_from_data(data: TensorData, _device: &NdArrayDevice) -> FloatTensor<Self> {
         NdArrayTensor::from_data(data)
+    }
+
+    // lcia patch: f32/f64 zeros and ones as arrays directly (the default fills a `TensorData`
+    // byte buffer element by element, then converts it); the backward passes of slice, sum,
+    // mean, gather and select make one per step each.
+    fn float_zeros(shape: Shape, device: &NdArrayDevice, dtype: FloatDType) -> FloatTensor<Self> {
+        filled(&shape, 0.0, dtype).unwrap_or_else(|| {
+            Self::float_from_data(TensorData::full_dtype(shape, 0., dtype.into()), device)
+        })
+    }
+
+    fn float_ones(shape: Shape, device: &NdArrayDevice, dtype: FloatDType) -> FloatTensor<Self> {
+        filled(&shape, 1.0, dtype).unwrap_or_else(|| {
+            Self::float_from_data(TensorData::full_dtype(shape, 1., dtype.into()), device)
+        })
     }
 
     fn float_random(

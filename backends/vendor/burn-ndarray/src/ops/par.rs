@@ -1,6 +1,7 @@
-//! lcia patch: element-wise operations of two arrays (with broadcasting) in parts on the
-//! backend's threads (`crate::pool`). Every output element is `f` of the same two inputs as on
-//! one thread, so the results do not depend on the thread count.
+//! lcia patch: element-wise operations of two arrays (with broadcasting) and copies in parts
+//! on the backend's threads (`crate::pool`). Every output element is `f` of the same two inputs
+//! (or the same copied element) as on one thread, so the results do not depend on the thread
+//! count.
 
 use crate::{
     SharedArray,
@@ -8,7 +9,7 @@ use crate::{
 };
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
-use ndarray::{ArrayViewMutD, Axis, IxDyn, Slice, Zip};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice, Zip};
 
 /// Output elements per part below which a binary operation stays on one thread.
 const PAR_MIN: usize = 1 << 14;
@@ -114,4 +115,78 @@ where
     unsafe { fresh.set_len(len) };
     let out = ndarray::Array::from_shape_vec(dim, fresh).expect("same shape");
     Ok(out.into_shared())
+}
+
+/// Output rows (along the first axis) of the row-major output of `parts` parts, each part
+/// writing its own rows through `write(rows, output rows)`.
+fn par_rows<E: Copy + Send + Sync>(
+    shape: &[usize],
+    parts: usize,
+    write: impl Fn(core::ops::Range<usize>, ArrayViewMutD<'_, MaybeUninit<E>>) + Sync,
+) -> ArrayD<E> {
+    let len: usize = shape.iter().product();
+    let rows = shape[0];
+    let row_len = len / rows.max(1);
+    let mut fresh: Vec<E> = Vec::with_capacity(len);
+    let out = SendPtr(fresh.as_mut_ptr() as *mut MaybeUninit<E>);
+    pool::run(parts, |part| {
+        let range = pool::range(rows, parts, part, 1);
+        let mut sub = shape.to_vec();
+        sub[0] = range.len();
+        let out = out;
+        // SAFETY: rows `range` of the row-major output, disjoint between parts.
+        let o = unsafe {
+            ArrayViewMutD::from_shape_ptr(IxDyn(&sub), out.0.add(range.start * row_len))
+        };
+        write(range, o);
+    });
+    // SAFETY: every row was written by one part.
+    unsafe { fresh.set_len(len) };
+    ArrayD::from_shape_vec(IxDyn(shape), fresh).expect("same shape")
+}
+
+/// Parts for a copy of `len` elements split along a first axis of `rows` (1: stay on one thread).
+fn copy_parts(len: usize, rows: usize) -> usize {
+    pool::parts(len, PAR_MIN).min(rows)
+}
+
+/// A row-major copy of `array`, in parts on the backend's threads when it is large (`None`
+/// otherwise: the caller copies on its own thread).
+pub(crate) fn standard_copy<E: Copy + Send + Sync>(array: &ArrayViewD<'_, E>) -> Option<ArrayD<E>> {
+    let shape = array.shape();
+    if shape.is_empty() {
+        return None;
+    }
+    let parts = copy_parts(array.len(), shape[0]);
+    if parts < 2 {
+        return None;
+    }
+    Some(par_rows(shape, parts, |rows, o| {
+        array.slice_axis(Axis(0), Slice::from(rows)).assign_to(o);
+    }))
+}
+
+/// `arrays` concatenated along axis `dim` (not the first) into a row-major array, in parts on
+/// the backend's threads when it is large (`None` otherwise).
+pub(crate) fn concatenate<E: Copy + Send + Sync>(
+    arrays: &[ArrayViewD<'_, E>],
+    shape: &[usize],
+) -> Option<ArrayD<E>> {
+    let dim = (0..shape.len()).find(|&d| arrays.iter().any(|a| a.shape()[d] != shape[d]))?;
+    if dim == 0 {
+        return None;
+    }
+    let parts = copy_parts(shape.iter().product(), shape[0]);
+    if parts < 2 {
+        return None;
+    }
+    Some(par_rows(shape, parts, |rows, mut o| {
+        let mut start = 0;
+        for a in arrays {
+            let len = a.shape()[dim];
+            let src = a.slice_axis(Axis(0), Slice::from(rows.clone()));
+            src.assign_to(o.slice_axis_mut(Axis(dim), Slice::from(start..start + len)));
+            start += len;
+        }
+    }))
 }
