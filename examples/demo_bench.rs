@@ -4,7 +4,7 @@
 //! measures the same things with transformers + PEFT for comparison.
 //!
 //! `cargo run --release --example demo_bench [-- STEPS BATCH RANK]` (RANK 0: projector only);
-//! `MATMUL_NUM_THREADS=N` sets the matrix-product threads (default: every CPU, at most 4).
+//! `MATMUL_NUM_THREADS=N` sets the CPU backend's threads (default: every CPU, at most 4).
 
 use std::path::Path;
 use std::time::Instant;

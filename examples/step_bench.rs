@@ -7,7 +7,7 @@
 //! `--labels N` supervises only the last N text tokens (default: all of them);
 //! `--checkpointing balanced` recomputes memory-bound activations in the backward pass;
 //! `--precision bf16|f16` stores the frozen base in half precision (CUDA; f16 also WGPU);
-//! `MATMUL_NUM_THREADS=N` sets the CPU matrix-product threads.
+//! `MATMUL_NUM_THREADS=N` sets the CPU backend's threads.
 
 use std::path::PathBuf;
 

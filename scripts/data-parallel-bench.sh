@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel speed on the CPU: one replica (1 and 2 matrix-product threads) against two
+# Data-parallel speed on the CPU: one replica (1 and 2 CPU threads) against two
 # replicas (`--devices cpu,cpu`, 1 thread each), 8 LoRA steps of batch 8 on the easy-VQA base
 # (SmolLM2-135M + ViT; run `lcia easy-vqa` first). Prints training tokens/s per layout.
 # Usage: scripts/data-parallel-bench.sh [EASY_VQA_DIR (runs/easy-vqa)]
