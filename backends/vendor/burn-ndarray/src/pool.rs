@@ -184,8 +184,15 @@ pub(crate) fn range(len: usize, parts: usize, part: usize, align: usize) -> Rang
 }
 
 /// A raw pointer that may cross to the helper threads: every part writes a disjoint region.
-#[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+
+// Copied whatever `T` is (a derive would ask `T: Copy`).
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
 
 // SAFETY: the parts of one operation write disjoint elements through it, and `run` returns
 // only after every part has finished.
@@ -193,20 +200,33 @@ unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SendPtr<T> {}
 
-/// Applies `f` to every element of `slice` in place, in parts.
-pub(crate) fn map_in_place<E: Copy + Send + Sync>(
-    slice: &mut [E],
+/// Runs `work(range, chunk)` for `parts` disjoint ranges of `slice` (multiples of 16 elements,
+/// the last one shorter), each chunk being `slice[range]`.
+fn for_chunks<T: Send>(
+    slice: &mut [T],
     parts: usize,
-    f: &(impl Fn(E) -> E + Sync),
+    work: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) {
     let len = slice.len();
     let ptr = SendPtr(slice.as_mut_ptr());
     run(parts, |part| {
         let range = range(len, parts, part, 16);
         let ptr = ptr;
-        // SAFETY: the ranges of the parts are disjoint and inside the slice.
+        // SAFETY: the ranges of the parts are disjoint and inside the slice, which `run`
+        // outlives.
         let chunk =
             unsafe { core::slice::from_raw_parts_mut(ptr.0.add(range.start), range.len()) };
+        work(range, chunk);
+    });
+}
+
+/// Applies `f` to every element of `slice` in place, in parts.
+pub(crate) fn map_in_place<E: Copy + Send + Sync>(
+    slice: &mut [E],
+    parts: usize,
+    f: &(impl Fn(E) -> E + Sync),
+) {
+    for_chunks(slice, parts, |_, chunk| {
         for x in chunk {
             *x = f(*x);
         }
@@ -219,25 +239,14 @@ pub(crate) fn map_to_vec<E: Copy + Send + Sync>(
     parts: usize,
     f: &(impl Fn(E) -> E + Sync),
 ) -> Vec<E> {
-    let len = src.len();
-    let mut out: Vec<E> = Vec::with_capacity(len);
-    let ptr = SendPtr(out.as_mut_ptr());
-    run(parts, |part| {
-        let range = range(len, parts, part, 16);
-        let ptr = ptr;
-        // SAFETY: `out` has room for `len` elements; the parts write disjoint ranges.
-        let dst = unsafe {
-            core::slice::from_raw_parts_mut(
-                ptr.0.add(range.start) as *mut core::mem::MaybeUninit<E>,
-                range.len(),
-            )
-        };
+    let mut out: Vec<E> = Vec::with_capacity(src.len());
+    for_chunks(&mut out.spare_capacity_mut()[..src.len()], parts, |range, dst| {
         for (d, &s) in dst.iter_mut().zip(&src[range]) {
             d.write(f(s));
         }
     });
     // SAFETY: every element was written above.
-    unsafe { out.set_len(len) };
+    unsafe { out.set_len(src.len()) };
     out
 }
 
@@ -248,14 +257,7 @@ pub(crate) fn zip_in_place<E: Copy + Send + Sync>(
     parts: usize,
     f: &(impl Fn(E, E) -> E + Sync),
 ) {
-    let len = a.len();
-    let ptr = SendPtr(a.as_mut_ptr());
-    run(parts, |part| {
-        let range = range(len, parts, part, 16);
-        let ptr = ptr;
-        // SAFETY: the ranges of the parts are disjoint and inside `a`.
-        let chunk =
-            unsafe { core::slice::from_raw_parts_mut(ptr.0.add(range.start), range.len()) };
+    for_chunks(a, parts, |range, chunk| {
         for (x, &y) in chunk.iter_mut().zip(&b[range]) {
             *x = f(*x, y);
         }
@@ -269,24 +271,13 @@ pub(crate) fn zip_to_vec<E: Copy + Send + Sync>(
     parts: usize,
     f: &(impl Fn(E, E) -> E + Sync),
 ) -> Vec<E> {
-    let len = a.len();
-    let mut out: Vec<E> = Vec::with_capacity(len);
-    let ptr = SendPtr(out.as_mut_ptr());
-    run(parts, |part| {
-        let range = range(len, parts, part, 16);
-        let ptr = ptr;
-        // SAFETY: `out` has room for `len` elements; the parts write disjoint ranges.
-        let dst = unsafe {
-            core::slice::from_raw_parts_mut(
-                ptr.0.add(range.start) as *mut core::mem::MaybeUninit<E>,
-                range.len(),
-            )
-        };
+    let mut out: Vec<E> = Vec::with_capacity(a.len());
+    for_chunks(&mut out.spare_capacity_mut()[..a.len()], parts, |range, dst| {
         for ((d, &x), &y) in dst.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
             d.write(f(x, y));
         }
     });
     // SAFETY: every element was written above.
-    unsafe { out.set_len(len) };
+    unsafe { out.set_len(a.len()) };
     out
 }

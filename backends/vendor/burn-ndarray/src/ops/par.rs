@@ -66,7 +66,6 @@ where
     if parts < 2 {
         return Err((lhs, rhs));
     }
-    let row_len = len / rows;
     let dim = IxDyn(&shape);
     // The left operand is overwritten when it is row-major, unshared and already the output's
     // shape; otherwise the output is a new row-major array.
@@ -82,31 +81,26 @@ where
         // In place the left operand is read through the output itself, not through a view.
         let l = (!in_place).then(|| lhs.broadcast(dim.clone()).expect("broadcastable"));
         let r = rhs.broadcast(dim.clone()).expect("broadcastable");
-        pool::run(parts, |part| {
-            let range = pool::range(rows, parts, part, 1);
-            let mut sub = shape.clone();
-            sub[0] = range.len();
-            let out = out;
-            // SAFETY: rows `range` of the row-major output, disjoint between parts (in place:
-            // initialised elements of the left operand, which nothing else reads meanwhile).
-            let o = unsafe {
-                ArrayViewMutD::from_shape_ptr(IxDyn(&sub), out.0.add(range.start * row_len))
-            };
-            let slice = Slice::from(range);
-            let r = r.slice_axis(Axis(0), slice);
-            match &l {
-                Some(l) => Zip::from(o)
-                    .and(l.slice_axis(Axis(0), slice))
-                    .and(r)
-                    .for_each(|o, &a, &b| {
-                        o.write(f(a, b));
+        // SAFETY: `out` is the row-major output (in place: initialised elements of the left
+        // operand, which nothing else reads meanwhile).
+        unsafe {
+            for_rows(out, &shape, parts, |rows, o| {
+                let slice = Slice::from(rows);
+                let r = r.slice_axis(Axis(0), slice);
+                match &l {
+                    Some(l) => Zip::from(o)
+                        .and(l.slice_axis(Axis(0), slice))
+                        .and(r)
+                        .for_each(|o, &a, &b| {
+                            o.write(f(a, b));
+                        }),
+                    // SAFETY: in place every output element holds the left operand's value.
+                    None => Zip::from(o).and(r).for_each(|o, &b| {
+                        o.write(f(o.assume_init_read(), b));
                     }),
-                // SAFETY: in place every output element holds the left operand's value.
-                None => Zip::from(o).and(r).for_each(|o, &b| {
-                    o.write(f(unsafe { o.assume_init_read() }, b));
-                }),
-            }
-        });
+                }
+            })
+        };
     }
     if in_place {
         return Ok(lhs);
@@ -117,29 +111,44 @@ where
     Ok(out.into_shared())
 }
 
-/// Output rows (along the first axis) of the row-major output of `parts` parts, each part
-/// writing its own rows through `write(rows, output rows)`.
+/// Runs `write(rows, output rows)` for `parts` disjoint ranges of the first axis of the
+/// row-major array of `shape` at `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of the whole array for the duration of the call.
+unsafe fn for_rows<E: Send + Sync>(
+    out: SendPtr<MaybeUninit<E>>,
+    shape: &[usize],
+    parts: usize,
+    write: impl Fn(core::ops::Range<usize>, ArrayViewMutD<'_, MaybeUninit<E>>) + Sync,
+) {
+    let rows = shape[0];
+    let row_len = shape[1..].iter().product::<usize>();
+    pool::run(parts, |part| {
+        let range = pool::range(rows, parts, part, 1);
+        let mut sub = shape.to_vec();
+        sub[0] = range.len();
+        let out = out;
+        // SAFETY: rows `range` of the output (the caller's guarantee), disjoint between parts.
+        let o = unsafe {
+            ArrayViewMutD::from_shape_ptr(IxDyn(&sub), out.0.add(range.start * row_len))
+        };
+        write(range, o);
+    });
+}
+
+/// A new row-major array of `shape`, its rows written in `parts` parts by `write(rows, output
+/// rows)`, which must write every element of its rows.
 fn par_rows<E: Copy + Send + Sync>(
     shape: &[usize],
     parts: usize,
     write: impl Fn(core::ops::Range<usize>, ArrayViewMutD<'_, MaybeUninit<E>>) + Sync,
 ) -> ArrayD<E> {
     let len: usize = shape.iter().product();
-    let rows = shape[0];
-    let row_len = len / rows.max(1);
     let mut fresh: Vec<E> = Vec::with_capacity(len);
     let out = SendPtr(fresh.as_mut_ptr() as *mut MaybeUninit<E>);
-    pool::run(parts, |part| {
-        let range = pool::range(rows, parts, part, 1);
-        let mut sub = shape.to_vec();
-        sub[0] = range.len();
-        let out = out;
-        // SAFETY: rows `range` of the row-major output, disjoint between parts.
-        let o = unsafe {
-            ArrayViewMutD::from_shape_ptr(IxDyn(&sub), out.0.add(range.start * row_len))
-        };
-        write(range, o);
-    });
+    // SAFETY: `fresh` has room for the whole array.
+    unsafe { for_rows(out, shape, parts, write) };
     // SAFETY: every row was written by one part.
     unsafe { fresh.set_len(len) };
     ArrayD::from_shape_vec(IxDyn(shape), fresh).expect("same shape")
