@@ -133,6 +133,9 @@ pub(crate) fn parts(units: usize, min_units: usize) -> usize {
 /// on the helper threads (all on the calling thread when they are busy), and returns when all
 /// have finished.
 pub(crate) fn run(parts: usize, work: impl Fn(usize) + Sync) {
+    if parts < 2 {
+        return (0..parts).for_each(work);
+    }
     let helpers = match pool().helpers.try_lock() {
         Ok(helpers) if parts > 1 && !helpers.is_empty() => helpers,
         _ => return (0..parts).for_each(work),

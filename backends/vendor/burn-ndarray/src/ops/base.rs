@@ -423,6 +423,22 @@ where
         if let Some(out) = super::par::concatenate(arrays, &shape) {
             return out.into_shared();
         }
+        if let Some(slices) = arrays.iter().map(|a| a.as_slice()).collect::<Option<Vec<_>>>() {
+            // lcia patch: row-major inputs are copied block by block (one block per input and
+            // index of the axes before `dim`).
+            let inner: usize = shape[dim + 1..].iter().product();
+            let outer: usize = shape[..dim].iter().product();
+            let blocks: Vec<usize> = arrays.iter().map(|a| a.shape()[dim] * inner).collect();
+            let mut out = Vec::with_capacity(shape.iter().product());
+            for o in 0..outer {
+                for (slice, &block) in slices.iter().zip(&blocks) {
+                    out.extend_from_slice(&slice[o * block..(o + 1) * block]);
+                }
+            }
+            return ndarray::ArrayD::from_shape_vec(IxDyn(&shape), out)
+                .expect("the blocks fill the output")
+                .into_shared();
+        }
         let mut out = ndarray::Array::uninit(IxDyn(&shape));
         let mut start = 0;
         for a in arrays {

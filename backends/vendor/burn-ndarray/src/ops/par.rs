@@ -45,10 +45,12 @@ where
         return Err((lhs, rhs));
     };
     let len: usize = shape.iter().product();
-    let parts = pool::parts(len, PAR_MIN);
-    if parts == 1 {
+    if len == 0 {
         return Err((lhs, rhs));
     }
+    // One part (small, or one thread) still takes the paths below: they overwrite an unshared
+    // left operand instead of allocating a new output.
+    let parts = pool::parts(len, PAR_MIN);
     let same = lhs.shape() == rhs.shape();
     if same && lhs.is_standard_layout() && rhs.is_standard_layout() {
         let b = rhs.as_slice().expect("row-major");
@@ -63,13 +65,13 @@ where
     // Broadcasting or strided operands: the output's first axis is split.
     let rows = shape[0];
     let parts = parts.min(rows);
-    if parts < 2 {
+    let in_place = lhs.shape() == shape.as_slice() && lhs.is_standard_layout() && lhs.is_unique();
+    if parts < 2 && !in_place {
         return Err((lhs, rhs));
     }
     let dim = IxDyn(&shape);
     // The left operand is overwritten when it is row-major, unshared and already the output's
     // shape; otherwise the output is a new row-major array.
-    let in_place = lhs.shape() == shape.as_slice() && lhs.is_standard_layout() && lhs.is_unique();
     let mut fresh: Vec<E> = Vec::new();
     let out = if in_place {
         SendPtr(lhs.as_slice_mut().expect("row-major").as_mut_ptr() as *mut MaybeUninit<E>)
