@@ -4,6 +4,7 @@ mod adapters;
 mod balanced_ema;
 mod baselines;
 mod common;
+mod cpu_math;
 mod data;
 mod dema;
 mod dema_regime;

@@ -13,6 +13,7 @@ extern crate blas_src;
 
 mod backend;
 mod element;
+mod fastmath;
 mod ops;
 mod parallel;
 mod pool;
@@ -23,6 +24,7 @@ mod tensor;
 
 pub use backend::*;
 pub use element::*;
+pub use fastmath::fast_math_active;
 pub(crate) use sharing::*;
 pub(crate) use storage::*;
 pub use tensor::*;

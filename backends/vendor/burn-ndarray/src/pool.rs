@@ -205,7 +205,7 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Runs `work(range, chunk)` for `parts` disjoint ranges of `slice` (multiples of 16 elements,
 /// the last one shorter), each chunk being `slice[range]`.
-fn for_chunks<T: Send>(
+pub(crate) fn for_chunks<T: Send>(
     slice: &mut [T],
     parts: usize,
     work: impl Fn(Range<usize>, &mut [T]) + Sync,

@@ -21,7 +21,9 @@ where
     fn sigmoid(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
             let one: FloatElem = 1.0.elem();
-            map_unary(array, |x: FloatElem| (-((-x).exp_elem() + one).log_elem()).exp_elem())
+            crate::fastmath::map(array, crate::fastmath::Kernel::Sigmoid).unwrap_or_else(|array| {
+                map_unary(array, |x: FloatElem| (-((-x).exp_elem() + one).log_elem()).exp_elem())
+            })
         })
     }
 

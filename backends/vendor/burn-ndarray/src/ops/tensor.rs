@@ -523,13 +523,19 @@ where
 
     fn float_exp(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.exp_elem())
+            // lcia patch: f32 through the reproduced libm function (`crate::fastmath`).
+            crate::fastmath::map(array, crate::fastmath::Kernel::Exp).unwrap_or_else(|array| {
+                crate::ops::base::map_unary(array, |a: FloatElem| a.exp_elem())
+            })
         })
     }
 
     fn float_log(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
         execute_with_float_dtype!(tensor, FloatElem, |array: SharedArray<FloatElem>| {
-            crate::ops::base::map_unary(array, |a: FloatElem| a.log_elem())
+            // lcia patch: f32 through the reproduced libm function (`crate::fastmath`).
+            crate::fastmath::map(array, crate::fastmath::Kernel::Log).unwrap_or_else(|array| {
+                crate::ops::base::map_unary(array, |a: FloatElem| a.log_elem())
+            })
         })
     }
 
