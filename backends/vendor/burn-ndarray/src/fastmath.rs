@@ -92,7 +92,8 @@ mod avx2 {
         // Unsigned `ix − 0x800000 > 0x7effffff` as a signed comparison of values offset by 2³¹.
         let shifted = _mm_sub_epi32(_mm_castps_si128(x), _mm_set1_epi32(0x0080_0000));
         let flip = _mm_set1_epi32(i32::MIN);
-        let over = _mm_cmpgt_epi32(_mm_xor_si128(shifted, flip), _mm_xor_si128(_mm_set1_epi32(0x7eff_ffff), flip));
+        let bound = _mm_xor_si128(_mm_set1_epi32(0x7eff_ffff), flip);
+        let over = _mm_cmpgt_epi32(_mm_xor_si128(shifted, flip), bound);
         _mm_movemask_ps(_mm_castsi128_ps(over))
     }
 
@@ -164,13 +165,12 @@ mod avx2 {
                 // SAFETY: `quad` holds four f32.
                 let x = unsafe { _mm_loadu_ps(quad.as_ptr()) };
                 let (y, outside) = $lanes(x);
-                let mut input = [0f32; 4];
-                // SAFETY: both hold four f32.
-                unsafe {
-                    _mm_storeu_ps(input.as_mut_ptr(), x);
-                    _mm_storeu_ps(quad.as_mut_ptr(), y);
-                }
+                // SAFETY: `quad` holds four f32.
+                unsafe { _mm_storeu_ps(quad.as_mut_ptr(), y) };
                 if outside != 0 {
+                    let mut input = [0f32; 4];
+                    // SAFETY: `input` holds four f32.
+                    unsafe { _mm_storeu_ps(input.as_mut_ptr(), x) };
                     for (lane, v) in quad.iter_mut().enumerate() {
                         if outside & (1 << lane) != 0 {
                             *v = $scalar(input[lane]);
@@ -209,7 +209,8 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// Applies the function to every element of `values` in place (callers check [`fast_math_active`]).
+    /// Applies the function to every element of `values` in place (callers check
+    /// [`fast_math_active`]).
     fn apply(self, values: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `fast_math_active` checked that the CPU has AVX2 and FMA.

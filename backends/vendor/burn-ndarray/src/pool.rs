@@ -137,7 +137,7 @@ pub(crate) fn run(parts: usize, work: impl Fn(usize) + Sync) {
         return (0..parts).for_each(work);
     }
     let helpers = match pool().helpers.try_lock() {
-        Ok(helpers) if parts > 1 && !helpers.is_empty() => helpers,
+        Ok(helpers) if !helpers.is_empty() => helpers,
         _ => return (0..parts).for_each(work),
     };
     let posted = (parts - 1).min(helpers.len());
