@@ -56,3 +56,131 @@ fn exp_log_and_sigmoid_equal_libm_bit_for_bit() {
         check("sigmoid", &inputs, values(sigmoid), sigmoid_libm);
     }
 }
+
+/// Deterministic values of mixed magnitude with exact and signed zeros; `special` adds
+/// infinities and NaNs.
+fn values(len: usize, seed: u64, special: bool) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let unit = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            match (i % 29, special) {
+                (0, _) => 0.0,
+                (7, _) => -0.0,
+                (11, true) => f32::INFINITY,
+                (13, true) => f32::NAN,
+                (17, _) => unit * 1e-3,
+                (19, _) => unit * 3e4,
+                _ => unit * 2.0,
+            }
+        })
+        .collect()
+}
+
+/// `a · b` of row-major `m × k` and `k × n` values by matrixmultiply itself.
+fn reference(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+    let mut c = vec![0.0f32; m * n];
+    let (k_, n_) = (k as isize, n as isize);
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k_,
+            1,
+            b.as_ptr(),
+            n_,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n_,
+            1,
+        );
+    }
+    c
+}
+
+fn same_bits(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "{what}: element {i} is {g:e}, matrixmultiply gives {w:e}"
+        );
+    }
+}
+
+#[test]
+fn products_equal_matrixmultiply_bit_for_bit() {
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        burn::backend::ndarray::direct_products_active(),
+        std::is_x86_feature_detected!("avx512f"),
+        "thin products skip packing exactly where the CPU has AVX-512F"
+    );
+    let device = Default::default();
+    // Thin sides (rank-8 LoRA, per-head attention), short and long `k` (blocks of 256), column
+    // tails inside and past 64, and wide products that stay with matrixmultiply.
+    let shapes = [
+        (848, 8, 256),
+        (848, 128, 8),
+        (128, 106, 8),
+        (8, 106, 128),
+        (106, 32, 106),
+        (65, 16, 65),
+        (37, 300, 5),
+        (5, 600, 70),
+        (3, 513, 130),
+        (1, 1, 1),
+        (33, 17, 16),
+        (31, 40, 200),
+        (70, 70, 70),
+        (96, 128, 96),
+    ];
+    for (case, &(m, k, n)) in shapes.iter().enumerate() {
+        let special = case % 3 == 0;
+        let a = values(m * k, 2 * case as u64, special);
+        let b = values(k * n, 2 * case as u64 + 1, special);
+        let want = reference(m, k, n, &a, &b);
+        let lhs = Tensor::<B, 2>::from_data(TensorData::new(a.clone(), [m, k]), &device);
+        let rhs = Tensor::<B, 2>::from_data(TensorData::new(b.clone(), [k, n]), &device);
+        // The same operands stored transposed, read through strided views.
+        let lhs_t = lhs.clone().transpose().into_data();
+        let lhs_t = Tensor::<B, 2>::from_data(lhs_t, &device).transpose();
+        let rhs_t = rhs.clone().transpose().into_data();
+        let rhs_t = Tensor::<B, 2>::from_data(rhs_t, &device).transpose();
+        for (layout, l, r) in [
+            ("row-major", &lhs, &rhs),
+            ("lhs transposed", &lhs_t, &rhs),
+            ("rhs transposed", &lhs, &rhs_t),
+            ("both transposed", &lhs_t, &rhs_t),
+        ] {
+            let got = l
+                .clone()
+                .matmul(r.clone())
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap();
+            same_bits(&format!("{m}x{k}x{n} {layout}"), &got, &want);
+        }
+        // A batch of left operands against one shared right operand (a linear layer).
+        let batch = Tensor::cat(vec![lhs.clone().unsqueeze::<3>(); 2], 0);
+        let got = batch
+            .matmul(rhs.unsqueeze())
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        same_bits(
+            &format!("{m}x{k}x{n} batched"),
+            &got,
+            &[want.clone(), want].concat(),
+        );
+    }
+}

@@ -25,6 +25,7 @@ mod tensor;
 pub use backend::*;
 pub use element::*;
 pub use fastmath::fast_math_active;
+pub use ops::direct::direct_products_active;
 pub(crate) use sharing::*;
 pub(crate) use storage::*;
 pub use tensor::*;

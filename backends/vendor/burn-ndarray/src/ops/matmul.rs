@@ -56,7 +56,11 @@ pub(crate) fn matmul<E: NdArrayElement>(
         // between them, a whole product each (below that, each product may still be split).
         let work = num_out_batches * m * k * n;
         let parts = pool::parts(work, PAR_PRODUCT_MIN).min(num_out_batches);
-        let parts = if work / num_out_batches.max(1) >= 2 * PAR_PRODUCT_MIN { 1 } else { parts };
+        let parts = if work / num_out_batches.max(1) >= 2 * PAR_PRODUCT_MIN {
+            1
+        } else {
+            parts
+        };
         let out_ptr = SendPtr(out.as_mut_ptr());
         let batch = |out_batch: usize, split: bool| {
             let out_index = strides_out.unflatten(out_batch);
@@ -173,17 +177,18 @@ unsafe fn par_product<E: NdArrayElement>(
     let n = rhs.ncols();
     let parts = pool::parts(m * k * n, PAR_PRODUCT_MIN);
     let c = SendPtr(c);
-    // Rows in multiples of 8 (matrixmultiply's row panel) when there are enough of them.
+    // Rows in multiples of 16 (the row panel of matrixmultiply's AVX-512 kernel, twice the
+    // AVX2 one's) when there are enough of them.
     if parts > 1 && m >= 16 * parts {
         pool::run(parts, |part| {
-            let rows = pool::range(m, parts, part, 8);
+            let rows = pool::range(m, parts, part, 16);
             let c = c;
             let sub = lhs.slice(ndarray::s![rows.clone(), ..]);
             unsafe { product(&sub, rhs, c.0.add(rows.start * n), n) };
         });
     } else if parts > 1 && n >= 16 * parts {
         pool::run(parts, |part| {
-            let cols = pool::range(n, parts, part, 8);
+            let cols = pool::range(n, parts, part, 16);
             let c = c;
             let sub = rhs.slice(ndarray::s![.., cols.clone()]);
             unsafe { product(lhs, &sub, c.0.add(cols.start), n) };
@@ -220,6 +225,21 @@ unsafe fn product<E: NdArrayElement>(
                     c.add(i * ldc + j).write(0.0.elem());
                 }
             }
+        } else if float32 && super::direct::wanted(m, k, n, csa) {
+            // lcia patch: a thin product without packing, same bits (see `direct`)
+            super::direct::sgemm(
+                m,
+                k,
+                n,
+                lhs.as_ptr() as *const f32,
+                rsa,
+                csa,
+                rhs.as_ptr() as *const f32,
+                rsb,
+                csb,
+                c as *mut f32,
+                ldc,
+            );
         } else if float32 {
             matrixmultiply::sgemm(
                 m,

@@ -14,6 +14,8 @@ pub(crate) mod adaptive_avgpool;
 pub(crate) mod avgpool;
 pub(crate) mod conv;
 pub(crate) mod deform_conv;
+// lcia patch: products with a thin side without packing
+pub(crate) mod direct;
 pub(crate) mod grid_sample;
 pub(crate) mod interpolate;
 pub(crate) mod macros;
