@@ -5,11 +5,13 @@
 //! matrixmultiply packs both operands into panels and runs a 16 × 16 (AVX-512) or 8 × 8 (AVX2)
 //! kernel; when one side of the product is a few elements wide, packing the large operand costs
 //! as much as the product and most of each tile is padding. Here the small right operand is
-//! made row-major (if it is not), the left one is read in place, and each output element is
-//! summed exactly as matrixmultiply sums it: over `k` in blocks of 256 (its `kc`), within a
-//! block by fused multiply-adds in order starting from zero, the first block's sum stored and
-//! each later one added to the stored value. The same operations in the same order give the
-//! same bits (`tests/cpu_math.rs` in lcia compares the two on many shapes and strides).
+//! made row-major (if it is not), the left one is read in place (one stored transposed, as in
+//! a weight gradient `xᵀ · g`, becomes the right operand of `cᵀ = bᵀ · aᵀ`), and each output
+//! element is summed exactly as matrixmultiply sums it: over `k` in blocks of 256 (its `kc`),
+//! within a block by fused multiply-adds in order starting from zero, the first block's sum
+//! stored and each later one added to the stored value. The same operations in the same order
+//! give the same bits (`tests/cpu_math.rs` in lcia compares the two on many shapes and
+//! strides).
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::*;
@@ -39,15 +41,31 @@ pub fn direct_products_active() -> bool {
     available()
 }
 
-/// Whether an `m × k · k × n` product goes to the direct kernel: one side at most
-/// [`THIN`] wide and the right operand small enough to stay in the first cache levels.
-pub(crate) fn wanted(m: usize, k: usize, n: usize, csa: isize) -> bool {
-    let thin = m.min(k).min(n) <= THIN;
-    // A left operand read down its columns (a transposed one) is read one element per row
-    // and `k`: only worth it for a few rows.
-    let rows_contiguous = csa == 1 || m <= 16;
-    thin && rows_contiguous && k * n <= 64 * 1024 && available()
+/// Whether an `m × k · k × n` product goes to the direct kernel: one side at most [`THIN`]
+/// wide, and the operand read by vectors (the right one, or the left one when it is stored
+/// transposed and the product is computed as `(bᵀ · aᵀ)ᵀ`) small enough for the first cache
+/// levels.
+pub(crate) fn wanted(m: usize, k: usize, n: usize, rsa: isize, csa: isize) -> bool {
+    if m.min(k).min(n) > THIN || !available() {
+        return false;
+    }
+    if along_rows(m, csa) {
+        k * n <= SMALL
+    } else {
+        // Measured faster only for a few columns (rank-r weight gradients); the per-head
+        // `pᵀ · g` of attention (32 columns) was slower than matrixmultiply.
+        rsa == 1 && n <= 16 && k * m <= SMALL
+    }
 }
+
+/// Whether the left operand is read along its rows (contiguous rows, or so few rows that the
+/// stride does not matter); otherwise the product is computed transposed.
+fn along_rows(m: usize, csa: isize) -> bool {
+    csa == 1 || m <= 16
+}
+
+/// Elements of the operand read by vectors up to which the direct kernel is used.
+const SMALL: usize = 64 * 1024;
 
 /// Width up to which a side counts as thin (chosen by measurement, docs/performance.md).
 const THIN: usize = 32;
@@ -61,6 +79,41 @@ const THIN: usize = 32;
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 pub(crate) unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    if along_rows(m, csa) {
+        unsafe { by_rows(m, k, n, a, rsa, csa, b, rsb, csb, c, ldc) };
+    } else {
+        // A left operand stored transposed (a weight gradient `xᵀ · g`): `cᵀ = bᵀ · aᵀ`, whose
+        // right operand `aᵀ` has contiguous rows, into a scratch block copied back transposed.
+        // Every element is the same sum of the same products in the same order.
+        let mut t = vec![0.0f32; n * m];
+        unsafe { by_rows(n, k, m, b, csb, rsb, a, csa, rsa, t.as_mut_ptr(), m) };
+        for (j, column) in t.chunks_exact(m).enumerate() {
+            for (i, v) in column.iter().enumerate() {
+                unsafe { c.add(i * ldc + j).write(*v) };
+            }
+        }
+    }
+}
+
+/// [`sgemm`] reading the left operand along its rows.
+///
+/// # Safety
+/// As [`sgemm`].
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+unsafe fn by_rows(
     m: usize,
     k: usize,
     n: usize,

@@ -225,7 +225,7 @@ unsafe fn product<E: NdArrayElement>(
                     c.add(i * ldc + j).write(0.0.elem());
                 }
             }
-        } else if float32 && super::direct::wanted(m, k, n, csa) {
+        } else if float32 && super::direct::wanted(m, k, n, rsa, csa) {
             // lcia patch: a thin product without packing, same bits (see `direct`)
             super::direct::sgemm(
                 m,
