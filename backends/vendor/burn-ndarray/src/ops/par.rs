@@ -62,6 +62,10 @@ where
         let out = ndarray::Array::from_shape_vec(lhs.raw_dim(), out).expect("same shape");
         return Ok(out.into_shared());
     }
+    let mut lhs = match row_broadcast(lhs, &rhs, &shape, len, &f) {
+        Ok(out) => return Ok(out),
+        Err(lhs) => lhs,
+    };
     // Broadcasting or strided operands: the output's first axis is split.
     let rows = shape[0];
     let parts = parts.min(rows);
@@ -200,4 +204,89 @@ pub(crate) fn concatenate<E: Copy + Send + Sync>(
             start += len;
         }
     }))
+}
+
+/// Shortest last axis for which [`row_broadcast`] takes an operation (its per-row bookkeeping
+/// would cost more on shorter rows).
+const ROW_MIN: usize = 8;
+
+/// `f(lhs, rhs)` for a row-major left operand of the output's shape and a right operand that
+/// is, along the last axis, one value per row (`[.., 1]`: a softmax's or a norm's divisor) or
+/// a contiguous row (`[.., n]` repeated over leading axes: a norm's weight, a rotary table),
+/// as plain loops over each row (ndarray's `Zip` walks a broadcast operand element by element).
+/// Rows are split between the backend's threads when large; every element is `f` of the same
+/// two inputs. Gives the left operand back when the shapes do not fit.
+fn row_broadcast<E, F>(
+    mut lhs: SharedArray<E>,
+    rhs: &SharedArray<E>,
+    shape: &[usize],
+    len: usize,
+    f: &F,
+) -> Result<SharedArray<E>, SharedArray<E>>
+where
+    E: Copy + Send + Sync,
+    F: Fn(E, E) -> E + Sync,
+{
+    let last = shape.len() - 1;
+    let n = shape[last];
+    if lhs.shape() != shape || !lhs.is_standard_layout() || n < ROW_MIN {
+        return Err(lhs);
+    }
+    let Some(r) = rhs.broadcast(IxDyn(shape)) else {
+        return Err(lhs);
+    };
+    let rstrides: Vec<isize> = r.strides().to_vec();
+    let per_row = rstrides[last] == 0;
+    if !per_row && rstrides[last] != 1 {
+        return Err(lhs);
+    }
+    let rows = len / n;
+    let parts = pool::parts(len, PAR_MIN).min(rows);
+    let rptr = SendPtr(r.as_ptr() as *mut E);
+    let in_place = lhs.is_unique();
+    let mut fresh: Vec<E> = Vec::new();
+    let (src, dst) = if in_place {
+        let p = lhs.as_slice_mut().expect("row-major").as_mut_ptr();
+        (SendPtr(p), SendPtr(p))
+    } else {
+        fresh.reserve_exact(len);
+        let src = lhs.as_slice().expect("row-major").as_ptr() as *mut E;
+        (SendPtr(src), SendPtr(fresh.as_mut_ptr()))
+    };
+    pool::run(parts, |part| {
+        let (src, dst, rptr) = (src, dst, rptr);
+        for row in pool::range(rows, parts, part, 1) {
+            // The right operand's offset of this row: its index along each leading axis.
+            let (mut rest, mut offset) = (row, 0isize);
+            for axis in (0..last).rev() {
+                offset += (rest % shape[axis]) as isize * rstrides[axis];
+                rest /= shape[axis];
+            }
+            // SAFETY: rows are disjoint between parts; `src` and `dst` hold `len` elements
+            // (the same buffer in place, where each element is read before it is written);
+            // `offset` stays inside the right operand's broadcast view.
+            unsafe {
+                let a = src.0.add(row * n) as *const E;
+                let o = dst.0.add(row * n);
+                let b = rptr.0.offset(offset) as *const E;
+                if per_row {
+                    let b = *b;
+                    for j in 0..n {
+                        o.add(j).write(f(*a.add(j), b));
+                    }
+                } else {
+                    for j in 0..n {
+                        o.add(j).write(f(*a.add(j), *b.add(j)));
+                    }
+                }
+            }
+        }
+    });
+    if in_place {
+        return Ok(lhs);
+    }
+    // SAFETY: every element was written above.
+    unsafe { fresh.set_len(len) };
+    let out = ndarray::Array::from_shape_vec(IxDyn(shape), fresh).expect("same shape");
+    Ok(out.into_shared())
 }
