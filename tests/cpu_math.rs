@@ -2,6 +2,8 @@
 //! glibc's `expf` and `logf` where the CPU has AVX2 and FMA, libm elsewhere) give the system
 //! libm's results bit for bit. Every 251st f32 bit pattern (17 M inputs: every exponent, both
 //! signs, zeros, subnormals, infinities and NaNs); `LCIA_CPU_MATH_ALL=1` takes all 2³².
+//! Its f32 products (matrixmultiply's AVX-512 or AVX2 kernel, or the direct loops for thin
+//! products on AVX-512 CPUs) give matrixmultiply's own results bit for bit.
 
 use burn::prelude::*;
 
