@@ -62,15 +62,10 @@ fn exp_log_and_sigmoid_equal_libm_bit_for_bit() {
 /// Deterministic values of mixed magnitude with exact and signed zeros; `special` adds
 /// infinities and NaNs.
 fn values(len: usize, seed: u64, special: bool) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut rng = lcia::rng::SplitMix64::new(seed);
     (0..len)
         .map(|i| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let unit = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            let unit = rng.next_f64() as f32 - 0.5;
             match (i % 29, special) {
                 (0, _) => 0.0,
                 (7, _) => -0.0,

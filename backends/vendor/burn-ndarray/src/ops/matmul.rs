@@ -56,11 +56,7 @@ pub(crate) fn matmul<E: NdArrayElement>(
         // between them, a whole product each (below that, each product may still be split).
         let work = num_out_batches * m * k * n;
         let parts = pool::parts(work, PAR_PRODUCT_MIN).min(num_out_batches);
-        let parts = if work / num_out_batches.max(1) >= 2 * PAR_PRODUCT_MIN {
-            1
-        } else {
-            parts
-        };
+        let parts = if work / num_out_batches.max(1) >= 2 * PAR_PRODUCT_MIN { 1 } else { parts };
         let out_ptr = SendPtr(out.as_mut_ptr());
         let batch = |out_batch: usize, split: bool| {
             let out_index = strides_out.unflatten(out_batch);
