@@ -107,7 +107,7 @@ fn tracks_only_trainable_tensors_and_matches_the_per_tensor_api() {
     assert_eq!(ema.stats().total(), 24);
     assert_eq!(values(&inner(&model.frozen.weight)), frozen_before);
 
-    let ema_w = values(ema.ema_of(&model.trained.weight.id).unwrap());
+    let ema_w = values(&ema.ema_of(&model.trained.weight.id).unwrap());
     assert!(rel_max_err(&ema_w, &values(ref_w.ema().unwrap())) < 1e-6);
     let trained_before = values(&inner(&model.trained.weight));
     assert!(
@@ -142,8 +142,8 @@ fn raw_backward_gradients_give_the_same_ema_as_gradients_params() {
     }
     let id = model.trained.weight.id;
     assert_eq!(
-        values(from_params.ema_of(&id).unwrap()),
-        values(from_raw.ema_of(&id).unwrap())
+        values(&from_params.ema_of(&id).unwrap()),
+        values(&from_raw.ema_of(&id).unwrap())
     );
 }
 

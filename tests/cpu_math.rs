@@ -109,7 +109,7 @@ fn same_bits(what: &str, got: &[f32], want: &[f32]) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
             g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-            "{what}: element {i} is {g:e}, matrixmultiply gives {w:e}"
+            "{what}: element {i} is {g:e}, the reference gives {w:e}"
         );
     }
 }
@@ -178,6 +178,68 @@ fn products_equal_matrixmultiply_bit_for_bit() {
             &format!("{m}x{k}x{n} batched"),
             &got,
             &[want.clone(), want].concat(),
+        );
+    }
+}
+
+/// The softmax as the backend computed it before: max shift, exponential, sum and division as
+/// separate operations, each its own autodiff node.
+fn softmax_composite<Bk: Backend>(x: Tensor<Bk, 4>, dim: usize) -> Tensor<Bk, 4> {
+    let max = x.clone().detach().max_dim(dim);
+    let exp = (x - max).exp();
+    let sum = exp.clone().sum_dim(dim);
+    exp / sum
+}
+
+/// The softmax (one autodiff operation, one pass per row on the CPU) and the gradient of its
+/// input equal those of the composite bit for bit: rows of 1 to 300 keys, masked scores
+/// (-1e9, as attention masks them) including fully masked rows, ties, both thread splits, and
+/// a softmax over another axis (the composite path of the backend).
+#[test]
+fn softmax_and_its_gradient_equal_the_composite_bit_for_bit() {
+    type A = burn::backend::Autodiff<B>;
+    let device = Default::default();
+    let shapes = [
+        ([1, 1, 1, 1], 3),
+        ([2, 3, 5, 7], 3),
+        ([2, 2, 9, 8], 3),
+        ([8, 4, 41, 41], 3),
+        ([4, 6, 65, 65], 3),
+        ([1, 2, 3, 300], 3),
+        ([2, 4, 17, 9], 2),
+    ];
+    for (case, (shape, dim)) in shapes.into_iter().enumerate() {
+        let len: usize = shape.iter().product();
+        let mut scores = values(len, 40 + case as u64, false);
+        let n = shape[3];
+        for (i, v) in scores.iter_mut().enumerate() {
+            let (row, col) = (i / n, i % n);
+            if row % 5 == 1 && col > n / 2 || row % 7 == 3 {
+                *v = -1e9;
+            } else if row % 11 == 4 {
+                *v = 0.25;
+            }
+        }
+        let upstream = values(len, 90 + case as u64, false);
+        let data = |v: &[f32]| TensorData::new(v.to_vec(), shape);
+        let run = |fused: bool| {
+            let x = Tensor::<A, 4>::from_data(data(&scores), &device).require_grad();
+            let y = match fused {
+                true => burn::tensor::activation::softmax(x.clone(), dim),
+                false => softmax_composite(x.clone(), dim),
+            };
+            let g = Tensor::<A, 4>::from_data(data(&upstream), &device);
+            let grads = (y.clone() * g).sum().backward();
+            let dx = x.grad(&grads).expect("a gradient");
+            let flat = |t: Tensor<B, 4>| t.into_data().to_vec::<f32>().unwrap();
+            (flat(y.inner()), flat(dx))
+        };
+        let ((y, dx), (want_y, want_dx)) = (run(true), run(false));
+        same_bits(&format!("softmax {shape:?} along {dim}"), &y, &want_y);
+        same_bits(
+            &format!("softmax gradient {shape:?} along {dim}"),
+            &dx,
+            &want_dx,
         );
     }
 }

@@ -9,8 +9,8 @@ use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::coefficient::{DemaConfig, DemaVariant};
+use super::packed::Packed;
 use super::reference::{is_projector, size_factor};
-use super::state::DemaState;
 use super::stats::{DemaStats, DemaStep};
 
 /// One optimizer step's gradients, flattened and keyed by parameter id, kept past the step.
@@ -115,24 +115,18 @@ pub struct TensorStep {
     pub step: DemaStep,
 }
 
-struct Tracked<B: Backend> {
-    name: String,
-    numel: usize,
-    state: DemaState<B, 1>,
-}
-
 /// The balanced EMA of every trainable (`require_grad`) parameter of a module.
 ///
 /// Per task: [`reset`](Self::reset) at the start, [`update`](Self::update) after every optimizer
 /// step (or [`optimizer_step`](Self::optimizer_step), which does both), and
 /// [`apply`](Self::apply) at the end to swap the EMA weights in. Frozen parameters are never
-/// touched. The EMA lives on the inner (non-autodiff) backend in f32; all of a step's L1 sums are
-/// read back from the device in one transfer.
+/// touched. The EMA lives on the inner (non-autodiff) backend in f32, the tensors of one size
+/// stacked into one (with [`crate::dema::DemaState`]'s arithmetic, element for element); all
+/// of a step's L1 sums are read back from the device in one transfer.
 pub struct BalancedEma<B: AutodiffBackend> {
     config: DemaConfig,
     peak_rates: Option<(f64, f64)>,
-    tracked: Vec<Tracked<B::InnerBackend>>,
-    index: HashMap<ParamId, usize>,
+    packed: Packed<B::InnerBackend>,
     stats: DemaStats,
     last_step: Vec<TensorStep>,
 }
@@ -143,8 +137,7 @@ impl<B: AutodiffBackend> BalancedEma<B> {
         Self {
             config,
             peak_rates: None,
-            tracked: Vec::new(),
-            index: HashMap::new(),
+            packed: Packed::default(),
             stats: DemaStats::default(),
             last_step: Vec::new(),
         }
@@ -163,21 +156,6 @@ impl<B: AutodiffBackend> BalancedEma<B> {
         &self.config
     }
 
-    /// The settings of one tensor: the run's, with the size factor of
-    /// [`DemaVariant::SizeNormalised`] filled in when the peak rates are known.
-    fn tensor_config(&self, name: &str, numel: usize) -> DemaConfig {
-        match (self.config.variant, self.peak_rates) {
-            (DemaVariant::SizeNormalised { .. }, Some((lora, projector))) => {
-                let lr = if is_projector(name) { projector } else { lora };
-                let k = size_factor(name, numel, lr);
-                self.config
-                    .clone()
-                    .with_variant(DemaVariant::SizeNormalised { k })
-            }
-            _ => self.config.clone(),
-        }
-    }
-
     /// The share of the task's movement the EMA took up, pooled over the tracked tensors:
     /// `Σ⟨θ* − θ₀, θ − θ₀⟩ / Σ‖θ − θ₀‖²` with θ₀ the anchor (the weights after the first step)
     /// and θ the weights of `module` now (DEMA-SCALE §2.2). 1: the EMA ends on the weights; 0:
@@ -190,14 +168,11 @@ impl<B: AutodiffBackend> BalancedEma<B> {
         module.visit(&mut visitor);
         let mut parts = Vec::new();
         for (id, _, theta) in visitor.found {
-            let Some(tracked) = self.index.get(&id).map(|&i| &self.tracked[i].state) else {
-                continue;
-            };
-            let (Some(anchor), Some(ema)) = (tracked.anchor(), tracked.ema()) else {
+            let (Some(anchor), Some(ema)) = (self.packed.anchor(&id), self.packed.ema(&id)) else {
                 continue;
             };
             let moved = theta.cast(burn::tensor::FloatDType::F32) - anchor.clone();
-            let taken = ema.clone() - anchor.clone();
+            let taken = ema - anchor;
             parts.push((taken * moved.clone()).sum());
             parts.push((moved.clone() * moved).sum());
         }
@@ -214,8 +189,7 @@ impl<B: AutodiffBackend> BalancedEma<B> {
     /// Forgets every EMA, previous gradient and count: call it at the start of each task
     /// (the official code starts each task in a fresh process).
     pub fn reset(&mut self) {
-        self.tracked.clear();
-        self.index.clear();
+        self.packed = Packed::default();
         self.stats = DemaStats::default();
         self.last_step.clear();
     }
@@ -232,14 +206,12 @@ impl<B: AutodiffBackend> BalancedEma<B> {
 
     /// Number of tensors with an EMA.
     pub fn tracked_len(&self) -> usize {
-        self.tracked.len()
+        self.packed.len()
     }
 
     /// The EMA of one parameter, flattened, in f32.
-    pub fn ema_of(&self, id: &ParamId) -> Option<&Tensor<B::InnerBackend, 1>> {
-        self.index
-            .get(id)
-            .and_then(|&i| self.tracked[i].state.ema())
+    pub fn ema_of(&self, id: &ParamId) -> Option<Tensor<B::InnerBackend, 1>> {
+        self.packed.ema(id)
     }
 
     /// Snapshots `grads`, runs the optimizer step, and folds the new weights into the EMA.
@@ -274,40 +246,20 @@ impl<B: AutodiffBackend> BalancedEma<B> {
         };
         module.visit(&mut visitor);
 
-        let mut pending = Vec::with_capacity(visitor.found.len());
-        for (id, name, theta) in visitor.found {
-            let slot = match self.index.get(&id) {
-                Some(&slot) => slot,
-                None => {
-                    let numel = theta.shape().num_elements();
-                    let state = DemaState::new(self.tensor_config(&name, numel));
-                    self.tracked.push(Tracked { name, numel, state });
-                    self.index.insert(id, self.tracked.len() - 1);
-                    self.tracked.len() - 1
-                }
+        let (config, rates) = (&self.config, self.peak_rates);
+        let steps = self
+            .packed
+            .step(&visitor.found, &grads.grads, |name, numel| {
+                tensor_config(config, rates, name, numel)
+            });
+        for ((id, ..), step) in visitor.found.iter().zip(steps) {
+            let (Some(step), Some((name, numel))) = (step, self.packed.describe(id)) else {
+                continue;
             };
-            let step = self.tracked[slot]
-                .state
-                .prepare(&theta, grads.grads.get(&id));
-            pending.push((slot, step));
-        }
-        if pending.is_empty() {
-            return;
-        }
-
-        let lengths: Vec<usize> = pending.iter().map(|(_, p)| p.norms().dims()[0]).collect();
-        let all = Tensor::cat(pending.iter().map(|(_, p)| p.norms().clone()).collect(), 0);
-        let values: Vec<f64> = all.into_data().iter::<f64>().collect();
-
-        let mut offset = 0;
-        for ((slot, step), len) in pending.into_iter().zip(lengths) {
-            let tracked = &mut self.tracked[slot];
-            let step = tracked.state.resolve(step, &values[offset..offset + len]);
-            offset += len;
             self.stats.record(&step);
             self.last_step.push(TensorStep {
-                name: tracked.name.clone(),
-                numel: tracked.numel,
+                name: name.to_string(),
+                numel,
                 step,
             });
         }
@@ -320,6 +272,26 @@ impl<B: AutodiffBackend> BalancedEma<B> {
             return module;
         }
         module.map(&mut SwapIn { ema: self })
+    }
+}
+
+/// The settings of one tensor: the run's, with the size factor of
+/// [`DemaVariant::SizeNormalised`] filled in when the peak rates are known.
+fn tensor_config(
+    config: &DemaConfig,
+    peak_rates: Option<(f64, f64)>,
+    name: &str,
+    numel: usize,
+) -> DemaConfig {
+    match (config.variant, peak_rates) {
+        (DemaVariant::SizeNormalised { .. }, Some((lora, projector))) => {
+            let lr = if is_projector(name) { projector } else { lora };
+            let k = size_factor(name, numel, lr);
+            config
+                .clone()
+                .with_variant(DemaVariant::SizeNormalised { k })
+        }
+        _ => config.clone(),
     }
 }
 
@@ -352,7 +324,7 @@ struct SwapIn<'a, B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> ModuleMapper<B> for SwapIn<'_, B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let Some(ema) = self.ema.ema_of(&param.id).cloned() else {
+        let Some(ema) = self.ema.ema_of(&param.id) else {
             return param;
         };
         param.map(|tensor| {

@@ -6,6 +6,7 @@
 mod balanced_ema;
 pub mod bf16;
 mod coefficient;
+mod packed;
 pub mod reference;
 mod regime;
 mod state;

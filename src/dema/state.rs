@@ -8,9 +8,9 @@ use super::bf16::{self, EmaDtype};
 use super::coefficient::{DemaConfig, DemaVariant, balanced_alpha};
 use super::stats::{AlphaSource, DemaNorms, DemaStats, DemaStep, FallbackReason};
 
-/// What [`DemaState::prepare`] decided before any value was read back from the device.
+/// What a step of one tensor does, decided before any value was read back from the device.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Plan {
+pub(crate) enum Plan {
     /// No EMA yet: it becomes θ (after a finiteness check of θ).
     First,
     /// The EMA exists but the coefficient cannot be computed.
@@ -134,15 +134,13 @@ impl<B: Backend, const D: usize> DemaState<B, D> {
             };
         };
         let drift = l1(diff(&theta, ema));
-        let plan = match (self.config.variant, &grad, &self.prev_grad) {
-            (DemaVariant::Fixed { .. } | DemaVariant::Off, _, _) => Plan::Fixed,
-            (_, None, _) => Plan::Fallback(FallbackReason::MissingGradient),
-            (_, Some(_), None) => Plan::Fallback(FallbackReason::NoPreviousGradient),
-            (DemaVariant::Paper, Some(_), Some(_)) if self.prev_theta.is_none() => {
-                Plan::Fallback(FallbackReason::NoPreviousGradient)
-            }
-            _ => Plan::Dynamic,
-        };
+        let plan = plan(
+            &self.config,
+            true,
+            grad.is_some(),
+            self.prev_grad.is_some(),
+            self.prev_theta.is_some(),
+        );
         let norms = match (plan, &grad, &self.prev_grad) {
             (Plan::Dynamic, Some(g), Some(g_prev)) => {
                 let mut parts = vec![drift, l1(g.clone()), l1(diff(g, g_prev))];
@@ -167,37 +165,7 @@ impl<B: Backend, const D: usize> DemaState<B, D> {
         let PendingStep {
             plan, theta, grad, ..
         } = pending;
-        let fallback = DemaStep::fallback(self.config.fallback_alpha);
-        let step = if self.config.variant == DemaVariant::Off {
-            DemaStep::off()
-        } else if !norms.first().is_some_and(|v| v.is_finite()) {
-            DemaStep::skipped()
-        } else {
-            match plan {
-                Plan::First => match self.config.variant {
-                    DemaVariant::Fixed { beta } => DemaStep::fixed(1.0 - beta),
-                    _ => fallback(FallbackReason::FirstStep),
-                },
-                Plan::Fixed => match self.config.variant {
-                    DemaVariant::Fixed { beta } => DemaStep::fixed(1.0 - beta),
-                    _ => DemaStep::off(),
-                },
-                Plan::Fallback(reason) => fallback(reason),
-                Plan::Dynamic => {
-                    let norms = DemaNorms {
-                        drift: norms[0],
-                        grad: norms.get(1).copied().unwrap_or(f64::NAN),
-                        grad_change: norms.get(2).copied().unwrap_or(f64::NAN),
-                        step: norms.get(3).copied().unwrap_or(f64::NAN),
-                    };
-                    let step = match balanced_alpha(&self.config, &norms) {
-                        Ok(alpha) => DemaStep::dynamic(alpha),
-                        Err(reason) => fallback(reason),
-                    };
-                    step.with_norms(Some(norms))
-                }
-            }
-        };
+        let step = choose(&self.config, plan, norms);
         if self.config.variant != DemaVariant::Off {
             self.apply_step(&step, plan, theta, grad);
         }
@@ -234,6 +202,66 @@ impl<B: Backend, const D: usize> DemaState<B, D> {
         if self.config.is_dynamic() {
             self.prev_grad = grad;
             self.prev_theta = Some(theta);
+        }
+    }
+}
+
+/// What a step of a tensor does, from what it holds: an EMA, this step's gradient, the previous
+/// gradient and the previous weights.
+pub(crate) fn plan(
+    config: &DemaConfig,
+    has_ema: bool,
+    has_grad: bool,
+    has_prev_grad: bool,
+    has_prev_theta: bool,
+) -> Plan {
+    if !has_ema {
+        return Plan::First;
+    }
+    match (config.variant, has_grad, has_prev_grad) {
+        (DemaVariant::Fixed { .. } | DemaVariant::Off, _, _) => Plan::Fixed,
+        (_, false, _) => Plan::Fallback(FallbackReason::MissingGradient),
+        (_, true, false) => Plan::Fallback(FallbackReason::NoPreviousGradient),
+        (DemaVariant::Paper, true, true) if !has_prev_theta => {
+            Plan::Fallback(FallbackReason::NoPreviousGradient)
+        }
+        _ => Plan::Dynamic,
+    }
+}
+
+/// α and its source for a step of `plan`, from the L1 sums read back: `‖θ‖₁` for a first step,
+/// the drift otherwise, then for a dynamic step `‖g‖₁`, `‖g − g_prev‖₁` and, where there are
+/// previous weights, `‖θ − θ_prev‖₁`.
+pub(crate) fn choose(config: &DemaConfig, plan: Plan, norms: &[f64]) -> DemaStep {
+    let fallback = DemaStep::fallback(config.fallback_alpha);
+    if config.variant == DemaVariant::Off {
+        DemaStep::off()
+    } else if !norms.first().is_some_and(|v| v.is_finite()) {
+        DemaStep::skipped()
+    } else {
+        match plan {
+            Plan::First => match config.variant {
+                DemaVariant::Fixed { beta } => DemaStep::fixed(1.0 - beta),
+                _ => fallback(FallbackReason::FirstStep),
+            },
+            Plan::Fixed => match config.variant {
+                DemaVariant::Fixed { beta } => DemaStep::fixed(1.0 - beta),
+                _ => DemaStep::off(),
+            },
+            Plan::Fallback(reason) => fallback(reason),
+            Plan::Dynamic => {
+                let norms = DemaNorms {
+                    drift: norms[0],
+                    grad: norms.get(1).copied().unwrap_or(f64::NAN),
+                    grad_change: norms.get(2).copied().unwrap_or(f64::NAN),
+                    step: norms.get(3).copied().unwrap_or(f64::NAN),
+                };
+                let step = match balanced_alpha(config, &norms) {
+                    Ok(alpha) => DemaStep::dynamic(alpha),
+                    Err(reason) => fallback(reason),
+                };
+                step.with_norms(Some(norms))
+            }
         }
     }
 }

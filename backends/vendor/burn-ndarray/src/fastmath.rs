@@ -211,7 +211,7 @@ pub(crate) enum Kernel {
 impl Kernel {
     /// Applies the function to every element of `values` in place (callers check
     /// [`fast_math_active`]).
-    fn apply(self, values: &mut [f32]) {
+    pub(crate) fn apply(self, values: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `fast_math_active` checked that the CPU has AVX2 and FMA.
         unsafe {

@@ -11,7 +11,11 @@ use crate::{
     ops::{Backward, Ops, OpsKind, unary},
     retro_unary,
 };
-use burn_backend::{Backend, ops::ActivationOps, tensor::FloatTensor};
+use burn_backend::{
+    Backend,
+    ops::{ActivationOps, FloatTensorOps},
+    tensor::FloatTensor,
+};
 
 impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodiff<B, C> {
     fn gelu(tensor: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -198,6 +202,52 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
                 prep.finish(state, B::log_sigmoid(tensor.primitive.clone()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::log_sigmoid(tensor.primitive)),
+        }
+    }
+
+    // lcia patch: without checkpointing, the softmax is one recorded operation instead of four
+    // (max shift, exponential, sum, division): its forward pass is the backend's
+    // `softmax_parts` and its backward pass the backend's `softmax_parts_backward`, the chain
+    // rule through those four operations (so the same values), which a backend may compute in
+    // one pass per row. With checkpointing, the release's composite.
+    fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        if !crate::ops::keeps_outputs::<C>() {
+            let max = Self::float_max_dim(Self::float_detach(tensor.clone()), dim);
+            let shifted = Self::float_sub(tensor, max);
+            let exp = Self::float_exp(shifted);
+            let sum = Self::float_sum_dim(exp.clone(), dim);
+            return Self::float_div(exp, sum);
+        }
+
+        #[derive(Debug)]
+        struct SoftmaxKept;
+
+        impl<B: Backend> Backward<B, 1> for SoftmaxKept {
+            type State = (B::FloatTensorPrimitive, B::FloatTensorPrimitive, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (exp, sum, dim) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::softmax_parts_backward(grad, exp, sum, dim)
+                });
+            }
+        }
+
+        match SoftmaxKept
+            .prepare::<C>([tensor.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let [output, exp, sum] = B::softmax_parts(tensor.primitive, dim);
+                prep.finish((exp, sum, dim), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax(tensor.primitive, dim)),
         }
     }
 }

@@ -16,6 +16,8 @@ pub(crate) mod conv;
 pub(crate) mod deform_conv;
 // lcia patch: products with a thin side without packing
 pub(crate) mod direct;
+// lcia patch: the softmax and its backward pass one row at a time
+pub(crate) mod softmax;
 pub(crate) mod grid_sample;
 pub(crate) mod interpolate;
 pub(crate) mod macros;
