@@ -51,13 +51,15 @@ where
     // lcia patch: the softmax of f32 tensors along their last axis one row at a time
     // (`crate::ops::softmax`), with the composite's results; other tensors take the composite.
     fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
-        match last_axis_f32(tensor, dim) {
+        let tensor = match last_axis_f32(tensor, dim) {
             Ok(array) => match crate::ops::softmax::forward(array, false) {
-                Ok(mut parts) => parts.swap_remove(0).into(),
-                Err(array) => composite_parts::<E, I, Q>(array.into(), dim)[0].clone(),
+                Ok(mut parts) => return parts.swap_remove(0).into(),
+                Err(array) => array.into(),
             },
-            Err(tensor) => composite_parts::<E, I, Q>(tensor, dim)[0].clone(),
-        }
+            Err(tensor) => tensor,
+        };
+        let [output, _, _] = composite_parts::<E, I, Q>(tensor, dim);
+        output
     }
 
     // lcia patch: as `softmax`, keeping the exponentials and their sums for the backward pass.

@@ -88,9 +88,13 @@ pub(crate) fn forward(
                 }
                 let sum = ArrayView1::from(&*e).sum();
                 sp.0.add(row).write(sum);
-                let y = yp.0.add(row * n);
-                for (j, &v) in e.iter().enumerate() {
-                    y.add(j).write(v / sum);
+                if keep {
+                    let y = yp.0.add(row * n);
+                    for (j, &v) in e.iter().enumerate() {
+                        y.add(j).write(v / sum);
+                    }
+                } else {
+                    e.iter_mut().for_each(|v| *v /= sum);
                 }
             }
         }
