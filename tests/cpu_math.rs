@@ -4,6 +4,7 @@
 //! signs, zeros, subnormals, infinities and NaNs); `LCIA_CPU_MATH_ALL=1` takes all 2³².
 //! Its f32 products (matrixmultiply's AVX-512 or AVX2 kernel, or the direct loops for thin
 //! products on AVX-512 CPUs) give matrixmultiply's own results bit for bit.
+//! Its one-pass softmax, L1 sums and mix give the separate operations' results bit for bit.
 
 use burn::prelude::*;
 
@@ -240,6 +241,83 @@ fn softmax_and_its_gradient_equal_the_composite_bit_for_bit() {
             &format!("softmax gradient {shape:?} along {dim}"),
             &dx,
             &want_dx,
+        );
+    }
+}
+
+/// `Σ |a − b|` and `Σ |a|` along an axis and `a·ka + b·kb` with one factor per row (the
+/// balanced EMA's L1 sums and mix, one pass per row on the CPU) equal the separate operations
+/// bit for bit: rows of 1 to 4 621 elements (every remainder of eight), infinities and NaNs,
+/// rows split across threads, an overwritten and a shared left operand, and the composite
+/// paths (another axis, a transposed operand, a factor broadcast over everything).
+#[test]
+fn fused_sums_and_mix_equal_the_separate_operations_bit_for_bit() {
+    use burn::tensor::{TensorPrimitive, ops::FloatTensorOps};
+    let device = Default::default();
+    let prim = |t: Tensor<B, 3>| t.into_primitive().tensor();
+    let wrap = |p| Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(p));
+    let flat = |t: Tensor<B, 3>| t.into_data().to_vec::<f32>().unwrap();
+    let cases = [
+        ([1, 1, 1], 2),
+        ([1, 1, 9], 2),
+        ([2, 3, 7], 2),
+        ([1, 5, 8], 2),
+        ([3, 2, 17], 2),
+        ([2, 4, 4621], 2),
+        ([4, 9, 1000], 2),
+        ([2, 3, 5], 1),
+    ];
+    for (case, (shape, dim)) in cases.into_iter().enumerate() {
+        let at = format!("{shape:?} along {dim}");
+        let len: usize = shape.iter().product();
+        let seed = 300 + 10 * case as u64;
+        let make = |s: u64, special| {
+            let data = TensorData::new(values(len, seed + s, special), shape);
+            Tensor::<B, 3>::from_data(data, &device)
+        };
+        let (a, b) = (make(0, true), make(1, false));
+        let transposed = {
+            let [d0, d1, d2] = shape;
+            let data = TensorData::new(values(len, seed + 2, false), [d0, d2, d1]);
+            Tensor::<B, 3>::from_data(data, &device).swap_dims(1, 2)
+        };
+        for rhs in [b.clone(), transposed] {
+            let got = B::float_sum_abs_diff_dim(prim(a.clone()), prim(rhs.clone()), dim);
+            let want = (a.clone() - rhs).abs().sum_dim(dim);
+            same_bits(&format!("Σ|a − b| {at}"), &flat(wrap(got)), &flat(want));
+        }
+        let got = B::float_sum_abs_dim(prim(a.clone()), dim);
+        let want = a.clone().abs().sum_dim(dim);
+        same_bits(&format!("Σ|a| {at}"), &flat(wrap(got)), &flat(want));
+
+        let [d0, d1, _] = shape;
+        let factors = |s: u64| {
+            let data = TensorData::new(values(d0 * d1, seed + s, false), [d0, d1, 1]);
+            Tensor::<B, 3>::from_data(data, &device)
+        };
+        let (ka, kb) = (factors(3), factors(4));
+        let want = flat(a.clone() * ka.clone() + b.clone() * kb.clone());
+        let mix = |a: Tensor<B, 3>, ka: Tensor<B, 3>, kb: Tensor<B, 3>| {
+            let got = B::float_mix(prim(a), prim(ka), prim(b.clone()), prim(kb));
+            flat(wrap(got))
+        };
+        same_bits(
+            &format!("mix, shared {at}"),
+            &mix(a.clone(), ka.clone(), kb.clone()),
+            &want,
+        );
+        let unique = make(0, true);
+        same_bits(
+            &format!("mix, overwritten {at}"),
+            &mix(unique, ka, kb.clone()),
+            &want,
+        );
+        let scalar = Tensor::<B, 3>::from_data(TensorData::new(vec![0.75f32], [1, 1, 1]), &device);
+        let want = flat(a.clone() * scalar.clone() + b.clone() * kb.clone());
+        same_bits(
+            &format!("mix, broadcast {at}"),
+            &mix(a.clone(), scalar, kb),
+            &want,
         );
     }
 }

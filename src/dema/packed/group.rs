@@ -6,7 +6,7 @@
 //! sum over one contiguous row, as the sum of the single tensor runs over its contiguous data.
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{FloatDType, TensorPrimitive};
 
 use crate::dema::bf16::{EmaDtype, round_tensor};
 use crate::dema::coefficient::DemaConfig;
@@ -54,6 +54,27 @@ struct Columns {
     grad: Option<usize>,
     change: Option<usize>,
     step: Option<usize>,
+}
+
+/// A tensor of a float primitive.
+fn float<B: Backend>(primitive: B::FloatTensorPrimitive) -> Tensor<B, 2> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// `Σ |a − b|` (`Σ |a|` without `b`) of each row, `[rows, 1]`: one pass per row where the
+/// backend has one (`FloatTensorOps::float_sum_abs_diff_dim`), with the composite's f32
+/// operations; in bf16 the difference is rounded before its absolute value.
+fn row_l1<B: Backend>(a: &Tensor<B, 2>, b: Option<&Tensor<B, 2>>, half: bool) -> Tensor<B, 2> {
+    let a = a.clone();
+    let sums = match (b.cloned(), half) {
+        (None, _) => B::float_sum_abs_dim(a.into_primitive().tensor(), 1),
+        (Some(b), false) => {
+            let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+            B::float_sum_abs_diff_dim(a, b, 1)
+        }
+        (Some(b), true) => B::float_sum_abs_dim(round_tensor(a - b).into_primitive().tensor(), 1),
+    };
+    float(sums)
 }
 
 impl<B: Backend> GroupStep<B> {
@@ -142,7 +163,7 @@ impl<B: Backend> Group<B> {
         grads: Vec<Option<Tensor<B, 1>>>,
     ) -> GroupStep<B> {
         let round = |t: Tensor<B, 2>| if self.half { round_tensor(t) } else { t };
-        let l1 = |t: Tensor<B, 2>| t.abs().sum_dim(1);
+        let l1 = |a: &Tensor<B, 2>, b: Option<&Tensor<B, 2>>| row_l1(a, b, self.half);
         let device = thetas[0].device();
         let theta = round(Tensor::stack::<2>(thetas, 0).cast(FloatDType::F32));
         let has_grad: Vec<bool> = grads.iter().map(Option::is_some).collect();
@@ -178,16 +199,16 @@ impl<B: Backend> Group<B> {
             Some(columns.count - 1)
         };
         if plans.contains(&Plan::First) {
-            columns.first = push(l1(theta.clone()));
+            columns.first = push(l1(&theta, None));
         }
         if let Some(ema) = &self.ema {
-            columns.drift = push(l1(round(theta.clone() - ema.clone())));
+            columns.drift = push(l1(&theta, Some(ema)));
         }
         if let (true, Some(prev)) = (plans.contains(&Plan::Dynamic), &self.prev_grad) {
-            columns.grad = push(l1(grad.clone()));
-            columns.change = push(l1(round(grad.clone() - prev.clone())));
+            columns.grad = push(l1(&grad, None));
+            columns.change = push(l1(&grad, Some(prev)));
             if let Some(prev) = &self.prev_theta {
-                columns.step = push(l1(round(theta.clone() - prev.clone())));
+                columns.step = push(l1(&theta, Some(prev)));
             }
         }
         let norms = Tensor::cat(parts, 1).reshape([self.rows.len() * columns.count]);
@@ -248,7 +269,12 @@ impl<B: Backend> Group<B> {
         let take = column(alphas.iter().map(|&a| a as f32).collect());
         match self.half {
             true => round_tensor(round_tensor(ema * keep) + round_tensor(theta * take)),
-            false => ema * keep + theta * take,
+            false => float(B::float_mix(
+                ema.into_primitive().tensor(),
+                keep.into_primitive().tensor(),
+                theta.into_primitive().tensor(),
+                take.into_primitive().tensor(),
+            )),
         }
     }
 

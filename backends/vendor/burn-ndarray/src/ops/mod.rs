@@ -18,6 +18,8 @@ pub(crate) mod deform_conv;
 pub(crate) mod direct;
 // lcia patch: the softmax and its backward pass one row at a time
 pub(crate) mod softmax;
+// lcia patch: sums of absolute (differences) and the sum of two products in one pass
+pub(crate) mod fused;
 pub(crate) mod grid_sample;
 pub(crate) mod interpolate;
 pub(crate) mod macros;

@@ -498,6 +498,63 @@ where
         unimplemented!("float_argtopk not implemented for ndarray")
     }
 
+    // lcia patch: `Σ |x|` along the last axis of a row-major f32 tensor in one pass
+    // (`crate::ops::fused`), with the composite's results; other tensors take the composite.
+    fn float_sum_abs_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        let last = tensor.shape().num_dims() - 1;
+        let tensor = match tensor {
+            NdArrayTensor::F32(a) if dim == last => {
+                match super::fused::sum_abs_last(a.into_shared(), None) {
+                    Ok(out) => return out.into(),
+                    Err((a, _)) => a.into(),
+                }
+            }
+            other => other,
+        };
+        Self::float_sum_dim(Self::float_abs(tensor), dim)
+    }
+
+    // lcia patch: `Σ |lhs − rhs|` along the last axis in one pass, as `float_sum_abs_dim`.
+    fn float_sum_abs_diff_dim(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self> {
+        let last = lhs.shape().num_dims() - 1;
+        let (lhs, rhs) = match (lhs, rhs) {
+            (NdArrayTensor::F32(a), NdArrayTensor::F32(b)) if dim == last => {
+                match super::fused::sum_abs_last(a.into_shared(), Some(b.into_shared())) {
+                    Ok(out) => return out.into(),
+                    Err((a, b)) => (a.into(), b.expect("given").into()),
+                }
+            }
+            pair => pair,
+        };
+        Self::float_sum_dim(Self::float_abs(Self::float_sub(lhs, rhs)), dim)
+    }
+
+    // lcia patch: `lhs · lhs_factor + rhs · rhs_factor` with one factor per row of row-major
+    // f32 tensors in one pass (`crate::ops::fused`); other tensors take the composite.
+    fn float_mix(
+        lhs: FloatTensor<Self>,
+        lhs_factor: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        rhs_factor: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        use NdArrayTensor::F32;
+        let [lhs, lhs_factor, rhs, rhs_factor] = match (lhs, lhs_factor, rhs, rhs_factor) {
+            (F32(a), F32(ka), F32(b), F32(kb)) => {
+                let (a, ka, b, kb) = (a.into_shared(), ka.into_shared(), b.into_shared(), kb.into_shared());
+                match super::fused::mix_rows(a, ka, b, kb) {
+                    Ok(out) => return out.into(),
+                    Err(parts) => parts.map(NdArrayTensor::from),
+                }
+            }
+            (a, ka, b, kb) => [a, ka, b, kb],
+        };
+        Self::float_add(Self::float_mul(lhs, lhs_factor), Self::float_mul(rhs, rhs_factor))
+    }
+
     // lcia patch: the maximum along `dim` in one pass (the default found the index of the
     // first largest element, then gathered it: the same element, so the same value).
     fn float_max_dim(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {

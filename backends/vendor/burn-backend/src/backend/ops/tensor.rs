@@ -830,6 +830,38 @@ pub trait FloatTensorOps<B: Backend> {
     /// A tensor with the sum of all elements in `tensor` along `dim`.
     fn float_sum_dim(tensor: FloatTensor<B>, dim: usize) -> FloatTensor<B>;
 
+    // lcia patch: sums of absolute values (of differences) along a dimension and the sum of two
+    // products, which a backend can compute in one pass instead of two or three operations each
+    // with a new tensor. The defaults are those operations, so every backend has them.
+
+    /// Sum of the absolute values along a dimension, `Σ |x|` (the dimension kept, of size 1):
+    /// `float_sum_dim(float_abs(tensor), dim)`.
+    fn float_sum_abs_dim(tensor: FloatTensor<B>, dim: usize) -> FloatTensor<B> {
+        B::float_sum_dim(B::float_abs(tensor), dim)
+    }
+
+    /// Sum of the absolute differences along a dimension, `Σ |lhs − rhs|` (the dimension kept,
+    /// of size 1): `float_sum_dim(float_abs(float_sub(lhs, rhs)), dim)`.
+    fn float_sum_abs_diff_dim(
+        lhs: FloatTensor<B>,
+        rhs: FloatTensor<B>,
+        dim: usize,
+    ) -> FloatTensor<B> {
+        B::float_sum_dim(B::float_abs(B::float_sub(lhs, rhs)), dim)
+    }
+
+    /// The sum of two products, `lhs · lhs_factor + rhs · rhs_factor` (with broadcasting, each
+    /// product rounded to the element type before the sum, as the separate operations do):
+    /// `float_add(float_mul(lhs, lhs_factor), float_mul(rhs, rhs_factor))`.
+    fn float_mix(
+        lhs: FloatTensor<B>,
+        lhs_factor: FloatTensor<B>,
+        rhs: FloatTensor<B>,
+        rhs_factor: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::float_add(B::float_mul(lhs, lhs_factor), B::float_mul(rhs, rhs_factor))
+    }
+
     /// Product of all elements in a tensor.
     ///
     /// # Arguments
