@@ -36,7 +36,7 @@ pub use device::{BackendError, BackendKind, DeviceSpec};
 pub use dispatch::{
     BackendTask, Checkpointing, compiled_backends, dispatch, dispatch_many, dispatch_with,
 };
-pub use threads::{cpu_threads, set_cpu_threads};
+pub use threads::{cpu_threads, runs_at_a_time, set_cpu_threads};
 
 /// The CPU backend used by the deterministic test suite (`NdArray<f32>`).
 #[cfg(feature = "ndarray")]

@@ -27,6 +27,15 @@ pub fn default_cpu_threads() -> usize {
         .clamp(1, MAX_MATMUL_THREADS)
 }
 
+/// Runs at a time that fill the cores without sharing them: the cores the process may use
+/// divided by the backend's `threads` per run, at least 1 (one run of two threads on two
+/// cores). More runs than that make the helper threads of the run that holds them, which spin
+/// between operations, compete with the other runs for the cores (docs/performance.md).
+pub fn runs_at_a_time(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / threads.max(1)).max(1)
+}
+
 /// Sets the backend's thread count (clamped to 1..=[`MAX_MATMUL_THREADS`]) for this process
 /// and returns it. Call it before the first tensor operation (the threads are started at the
 /// first large one) and before other threads start, e.g. first thing in `main`.

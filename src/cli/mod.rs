@@ -131,18 +131,39 @@ fn devices() -> String {
     out
 }
 
+/// Runs at a time when `--jobs` is not given: on the CPU backend the cores divided by its
+/// threads ([`lcia_backends::runs_at_a_time`]), on a GPU one.
+fn default_jobs(spec: &DeviceSpec) -> u64 {
+    match spec {
+        DeviceSpec::Ndarray => lcia_backends::runs_at_a_time(lcia_backends::cpu_threads()) as u64,
+        _ => 1,
+    }
+}
+
 /// Runs one parsed command line and prints what it reports.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let spec = cli.device;
+    let jobs = |asked: &mut Option<u64>| {
+        asked.get_or_insert_with(|| default_jobs(&spec));
+    };
     let report = match cli.command {
         Command::Run(args) => {
             let specs = args.device_specs(spec)?;
             dispatch_many(&specs, args.checkpointing, args)??
         }
-        Command::Demo(args) => dispatch(&spec, args)??,
-        Command::EasyVqa(args) => dispatch(&spec, args)??,
+        Command::Demo(mut args) => {
+            jobs(&mut args.jobs);
+            dispatch(&spec, args)??
+        }
+        Command::EasyVqa(mut args) => {
+            jobs(&mut args.jobs);
+            dispatch(&spec, args)??
+        }
         Command::Study(args) => match args.which {
-            study::StudyCommand::Dema(args) => dispatch(&spec, args)??,
+            study::StudyCommand::Dema(mut args) => {
+                jobs(&mut args.jobs);
+                dispatch(&spec, args)??
+            }
         },
         Command::Eval(args) => dispatch(&spec, args)??,
         Command::Route(args) => dispatch(&spec, args)??,
@@ -179,6 +200,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--steps"), "{err}");
+        let err = parse(&["lcia", "easy-vqa", "--jobs", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--jobs"), "{err}");
+        match parse(&["lcia", "study", "dema", "--jobs", "3"])
+            .unwrap()
+            .command
+        {
+            Command::Study(study::StudyArgs {
+                which: study::StudyCommand::Dema(args),
+            }) => assert_eq!(args.jobs, Some(3)),
+            other => panic!("{other:?}"),
+        }
+        // Without --jobs: one run per GPU; on the CPU the cores divided by the threads.
+        assert_eq!(default_jobs(&DeviceSpec::Cuda(0)), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(lcia_backends::runs_at_a_time(1), cores);
+        assert_eq!(lcia_backends::runs_at_a_time(cores), 1);
+        assert_eq!(lcia_backends::runs_at_a_time(2 * cores), 1);
         let err = parse(&["lcia", "--device", "tpu", "devices"])
             .unwrap_err()
             .to_string();

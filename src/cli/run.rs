@@ -123,9 +123,10 @@ pub struct DemoArgs {
     /// stay): 1 is the demo as documented, more add `seed-K/` runs and comparison-seeds.md.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
     pub seeds: u64,
-    /// Runs at a time (each on one core with the CPU backend).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
-    pub jobs: u64,
+    /// Runs at a time (default: on the CPU backend, the cores divided by --threads, so one
+    /// run on every core by default; on a GPU, 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub jobs: Option<u64>,
 }
 
 fn methods(list: &str) -> Result<MethodChoice, String> {
@@ -146,7 +147,7 @@ impl BackendTask for DemoArgs {
         let settings = DemoSettings {
             methods: self.methods,
             seeds: self.seeds as usize,
-            jobs: self.jobs as usize,
+            jobs: self.jobs.unwrap_or(1) as usize,
             ..DemoSettings::new(self.quick)
         };
         let per_seed = run_demo::<AB>(&out, &settings, &device).context("demo")?;
@@ -184,6 +185,10 @@ pub struct EasyVqaArgs {
     /// The compared methods, comma-separated (as `lcia demo --methods`).
     #[arg(long, default_value = lcia::experiments::easy_vqa::DEFAULT_METHODS, value_parser = methods)]
     pub methods: MethodChoice,
+    /// Runs at a time (default: on the CPU backend, the cores divided by --threads, so one
+    /// run on every core by default; on a GPU, 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub jobs: Option<u64>,
 }
 
 impl BackendTask for EasyVqaArgs {
@@ -199,6 +204,7 @@ impl BackendTask for EasyVqaArgs {
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
         let settings = EasyVqaSettings {
             methods: self.methods,
+            jobs: self.jobs.unwrap_or(1) as usize,
             ..EasyVqaSettings::new(self.quick)
         };
         let results =

@@ -38,9 +38,10 @@ pub struct DemaStudyArgs {
     /// reused.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Runs at a time (each on its own core).
-    #[arg(long, default_value_t = 2)]
-    pub jobs: usize,
+    /// Runs at a time (default: on the CPU backend, the cores divided by --threads, so one
+    /// run on every core by default; on a GPU, 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub jobs: Option<u64>,
     /// The real-LM variant: SmolLM2-135M + easy-VQA (stage 0 and 1 are reused from --out).
     #[arg(long, conflicts_with = "quick")]
     pub easy_vqa: bool,
@@ -64,22 +65,22 @@ impl BackendTask for DemaStudyArgs {
             DemaStudySettings, run_dema_study, run_easy_vqa_dema_study,
         };
         use lcia::experiments::demo::DemoSettings;
-        anyhow::ensure!(self.jobs >= 1, "--jobs must be at least 1");
         let default = match (self.easy_vqa, self.quick) {
             (true, _) => "runs/dema-study-easy-vqa",
             (false, true) => "runs/dema-study-quick",
             (false, false) => "runs/dema-study",
         };
         let out = self.out.unwrap_or_else(|| PathBuf::from(default));
+        let jobs = self.jobs.unwrap_or(1) as usize;
         let report = match self.easy_vqa {
             true => {
                 let mut settings = DemaStudySettings::easy_vqa();
-                settings.jobs = self.jobs;
+                settings.jobs = jobs;
                 run_easy_vqa_dema_study::<AB>(&self.assets, &out, &settings, &device)
             }
             false => {
                 let mut settings = DemaStudySettings::new(self.quick);
-                settings.jobs = self.jobs;
+                settings.jobs = jobs;
                 if let Some(tasks) = self.tasks {
                     settings.tasks = tasks;
                 }

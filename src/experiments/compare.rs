@@ -58,8 +58,8 @@ fn flat(
 
 /// Runs each continual method of `choice` over the tasks of `config` (one run directory each
 /// under `out/runs/`, named by the method's key, resumed when already there) and, when chosen,
-/// the multitask upper bound, `jobs` of them at a time on their own threads (the CPU backend
-/// computes on one core per run); then, when chosen, evaluates the starting model (the first
+/// the multitask upper bound, `jobs` of them at a time on their own threads (the CPU backend's
+/// threads are shared by the process: `jobs` × threads should not exceed the cores); then, when chosen, evaluates the starting model (the first
 /// run's `initial/` parameter set) on every task. Writes `comparison.md`, `comparison.json`
 /// and `comparison.png` (mean accuracy on the tasks seen so far, multitask as a dashed
 /// reference) into `out`.

@@ -1,5 +1,6 @@
-//! Running independent jobs a few at a time on their own threads (the CPU backend computes on
-//! one core per run, so two runs fill two cores).
+//! Running independent jobs a few at a time on their own threads. The CPU backend's helper
+//! threads serve one run at a time and spin between its operations, so runs × threads per
+//! run should not exceed the cores (`lcia_backends::runs_at_a_time`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

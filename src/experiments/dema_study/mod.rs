@@ -44,7 +44,8 @@ pub struct DemaStudySettings {
     pub rank: usize,
     /// The methods to run.
     pub methods: Vec<StudyMethod>,
-    /// Runs at a time (each on its own thread and core).
+    /// Runs at a time (`lcia study dema` takes the cores divided by the CPU backend's
+    /// threads: see `lcia_backends::runs_at_a_time`).
     pub jobs: usize,
     /// DEMA-SCALE's predicted median α of the official rule for this model at this rank.
     pub prediction: (String, f64),
@@ -61,7 +62,7 @@ impl DemaStudySettings {
             seeds: if quick { vec![0] } else { vec![0, 1, 2] },
             rank: 128,
             methods: StudyMethod::ALL.to_vec(),
-            jobs: 2,
+            jobs: 1,
             prediction: ("demo r 128".into(), report::PREDICTED_DEMO_R128_ALPHA),
             tasks: STUDY_TASKS.iter().map(|t| t.to_string()).collect(),
             lr_lora: Some(STUDY_LR),
@@ -74,7 +75,7 @@ impl DemaStudySettings {
             seeds: vec![0],
             rank: 128,
             methods: vec![StudyMethod::NoEma, StudyMethod::OfficialF32],
-            jobs: 2,
+            jobs: 1,
             prediction: ("SmolLM2 r 128".into(), report::PREDICTED_SMOLLM2_R128_ALPHA),
             tasks: EASY_VQA_TASKS.iter().map(|t| t.to_string()).collect(),
             lr_lora: None,

@@ -45,7 +45,8 @@ pub struct DemoSettings {
     /// seed 0 is the single-seed demo (its runs under `runs/`), seed `k ≥ 1` under
     /// `seed-k/runs/`.
     pub seeds: usize,
-    /// Runs at a time (one core each on the CPU backend).
+    /// Runs at a time (`lcia demo` takes the cores divided by the CPU backend's threads: see
+    /// `lcia_backends::runs_at_a_time`).
     pub jobs: usize,
 }
 

@@ -47,7 +47,8 @@ pub struct EasyVqaSettings {
     pub task_epochs: usize,
     /// LoRA learning rate of the continual tasks (the projector gets a tenth).
     pub lr_lora: f64,
-    /// Methods run at the same time (one core each on the CPU backend).
+    /// Methods run at the same time (`lcia easy-vqa` takes the cores divided by the CPU
+    /// backend's threads: see `lcia_backends::runs_at_a_time`).
     pub jobs: usize,
     /// The compared methods.
     pub methods: MethodChoice,
@@ -78,7 +79,7 @@ impl EasyVqaSettings {
             stage1_lr: 1e-3,
             task_epochs: 1,
             lr_lora: 1e-3,
-            jobs: 2,
+            jobs: 1,
             methods: parse_methods(DEFAULT_METHODS).expect("the default methods parse"),
         }
     }
