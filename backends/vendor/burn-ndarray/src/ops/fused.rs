@@ -13,23 +13,12 @@
 
 use ndarray::IxDyn;
 
+use super::softmax::default_layout;
 use crate::SharedArray;
 use crate::pool::{self, SendPtr};
 
 /// Fewest elements for which the rows are split between the backend's threads.
 const PAR_MIN: usize = 1 << 14;
-
-/// Whether `array` is row-major with ndarray's default strides and not empty.
-fn default_layout(array: &SharedArray<f32>) -> bool {
-    let mut expected = 1isize;
-    for (&len, &stride) in array.shape().iter().zip(array.strides()).rev() {
-        if len == 0 || stride != expected {
-            return false;
-        }
-        expected *= len as isize;
-    }
-    !array.shape().is_empty()
-}
 
 /// `Σ |a − b|` of two rows (`Σ |a|` without `b`) in the order of ndarray's unrolled fold.
 fn row_sum(a: &[f32], b: Option<&[f32]>) -> f32 {

@@ -26,8 +26,8 @@ use crate::pool::{self, SendPtr};
 const PAR_MIN: usize = 1 << 14;
 
 /// Whether `array` is row-major with ndarray's default strides (C order, strides of length-1
-/// axes included): then every array the composite makes on the way has them too.
-fn default_layout(array: &SharedArray<f32>) -> bool {
+/// axes included) and not empty: then every array the composite makes on the way has them too.
+pub(crate) fn default_layout(array: &SharedArray<f32>) -> bool {
     let mut expected = 1isize;
     for (&len, &stride) in array.shape().iter().zip(array.strides()).rev() {
         if len == 0 || stride != expected {
